@@ -1,0 +1,42 @@
+# skuflow — `make run` and `make test` bootstrap everything they need.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit slow clean help
+
+help:
+	@echo "make run    - simulated distributor -> dataflow -> RocksDB -> API on http://127.0.0.1:$(PORT)"
+	@echo "make test   - lint, type checks and every test suite (slow ones included)"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "skuflow needs Python 3.11 (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/skuflow up --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check operators serving dataflows connectors schemas tests
+	$(BIN)/ruff format --check operators serving dataflows connectors schemas tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy operators serving
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not slow"
+
+slow: $(STAMP)
+	$(BIN)/pytest -m slow
+
+test: lint typecheck $(STAMP)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .skuflow .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,68 @@
+"""Avro codecs for skuflow's records (fastavro), from the schemas in `schemas/`."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import IO, Any
+
+import fastavro
+
+import schemas
+from operators.rejects import Rejection
+
+AVRO_CONTAINER_MAGIC = b"Obj\x01"
+
+
+@cache
+def parsed(name: str) -> Any:
+    """A parsed schema by name (e.g. "inventory_event")."""
+    return fastavro.parse_schema(schemas.load(name))
+
+
+def is_avro_container(path: str | Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == AVRO_CONTAINER_MAGIC
+
+
+def write_events(path: str | Path, events: Iterable[dict[str, Any]], codec: str = "null") -> int:
+    """Write InventoryEvent records to an Avro container file; returns the count."""
+    rows = list(events)
+    with open(path, "wb") as f:
+        fastavro.writer(f, parsed(schemas.INVENTORY_EVENT), rows, codec=codec)
+    return len(rows)
+
+
+def read_container(fo: IO[bytes]) -> Iterator[dict[str, Any]]:
+    """Records of an Avro container file, resolved against skuflow's reader schema."""
+    yield from fastavro.reader(fo)
+
+
+def rejected_record(rejection: Rejection) -> dict[str, Any]:
+    """A Rejection as a RejectedEvent record (the payload as JSON, or raw bytes)."""
+    payload = rejection.payload
+    payload_json: str | None = None
+    payload_bytes: bytes | None = None
+    if isinstance(payload, bytes | bytearray):
+        payload_bytes = bytes(payload)
+    elif isinstance(payload, str):
+        payload_json = payload
+    else:
+        payload_json = json.dumps(payload, default=json_default)
+    record = rejection.to_record()
+    record.pop("payload")
+    record["payload_json"] = payload_json
+    record["payload_bytes"] = payload_bytes
+    return record
+
+
+def json_default(value: Any) -> Any:
+    """JSON for what the stdlib encoder refuses: bytes as {"base64": ...}, datetimes as ISO."""
+    if isinstance(value, bytes | bytearray):
+        return {"base64": base64.b64encode(bytes(value)).decode()}
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return repr(value)

@@ -1,0 +1,52 @@
+"""Turn raw input records into validated, routed items for the fold.
+
+A raw record is `(payload, origin)`: payload is JSON text/bytes, or a record
+already decoded by a container reader; origin says where it came from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from operators import ItemMaster, Reason, Rejection, validate
+from operators.routing import Routed, route
+
+RawRecord = tuple[Any, str]
+
+
+def parse(payload: Any, origin: str) -> Mapping[str, Any] | Rejection:
+    """JSON text or bytes to a mapping; anything unreadable is an `undecodable` rejection."""
+    if isinstance(payload, Mapping):
+        return payload
+    if isinstance(payload, bytes | bytearray | str):
+        try:
+            parsed = json.loads(payload)
+        except (ValueError, UnicodeDecodeError) as exc:
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes | bytearray) else payload
+            return Rejection(Reason.UNDECODABLE, f"not JSON: {exc}", text, origin=origin)
+        if isinstance(parsed, Mapping):
+            return parsed
+        return Rejection(Reason.UNDECODABLE, "JSON value is not an object", parsed, origin=origin)
+    return Rejection(
+        Reason.UNDECODABLE, f"unsupported payload type {type(payload).__name__}", repr(payload), origin=origin
+    )
+
+
+class Decoder:
+    """Batch function for the dataflow: raw records -> routed postings and rejections."""
+
+    def __init__(self, item_master: ItemMaster) -> None:
+        self.item_master = item_master
+
+    def __call__(self, batch: list[RawRecord]) -> list[Routed]:
+        out: list[Routed] = []
+        item_master = self.item_master
+        for payload, origin in batch:
+            raw = parse(payload, origin)
+            if isinstance(raw, Rejection):
+                out.append((None, raw))
+            else:
+                out.extend(route(validate(raw, item_master, origin)))
+        return out

@@ -1,0 +1,310 @@
+"""`skuflow`: the command line. Every subcommand documents itself with --help."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from itertools import islice
+from pathlib import Path
+
+from pydantic import ValidationError
+
+DEFAULT_PORT = 8000
+
+
+def _flow_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--item-master", type=Path, help="CSV `sku,uom,factor` for unit conversion to EA")
+    p.add_argument("--horizon", default="24h", help="lateness horizon: exact re-ordering window (default 24h)")
+    p.add_argument("--dedup-retention", default="7d", help="how long event ids are remembered (default 7d)")
+    p.add_argument("--changes-format", choices=("jsonl", "avro"), default="jsonl", help="change stream file format")
+    p.add_argument("--workers", type=int, default=1, help="Bytewax worker threads (default 1)")
+
+
+def _config(args: argparse.Namespace, **extra: object):  # type: ignore[no-untyped-def]
+    from dataflows.config import FlowConfig
+
+    try:
+        return FlowConfig(
+            state_dir=args.state_dir,
+            item_master=args.item_master,
+            horizon=args.horizon,
+            dedup_retention=args.dedup_retention,
+            changes_format=args.changes_format,
+            workers=args.workers,
+            **extra,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise SystemExit(f"skuflow: invalid configuration: {problems}") from None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from connectors.files import EventFileSource
+    from dataflows.runner import run
+
+    if not args.file.is_file():
+        raise SystemExit(f"skuflow: no such file: {args.file}")
+    config = _config(args, recovery=not args.no_recovery)
+    summary = run(EventFileSource(args.file), config)
+    print(
+        f"replayed {summary.records_in:,} records in {summary.seconds:.2f} s "
+        f"({summary.events_per_s:,.0f} events/s): {summary.snapshots:,} snapshots, "
+        f"{summary.rejects:,} exceptions, {summary.duplicates:,} duplicates -> {config.state_dir}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from serving.api import create_app
+    from serving.exceptions import StoreError
+
+    try:
+        app = create_app(args.state_dir)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    except StoreError as exc:
+        raise SystemExit(f"skuflow: {exc}") from None
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from serving.exceptions import StoreError
+    from serving.store import StoreReader
+
+    try:
+        reader = StoreReader(args.state_dir / "store")
+    except StoreError as exc:
+        raise SystemExit(f"skuflow: {exc}") from None
+    out = sys.stdout.buffer
+    try:
+        for body in reader.scan():
+            out.write(body + b"\n")
+        out.flush()
+    except BrokenPipeError:
+        pass
+    finally:
+        reader.close()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from connectors.avro import write_events
+    from connectors.files import json_line
+    from connectors.simulator import Distributor, SimConfig
+
+    sim = Distributor(SimConfig(skus=args.skus, seed=args.seed))
+    events = islice(sim.stream(args.start_ms, args.rate), args.events)
+    if args.format == "avro":
+        count = write_events(args.out, events)
+    else:
+        count = 0
+        with open(args.out, "wb") as f:
+            for e in events:
+                f.write(json_line(e))
+                count += 1
+    with open(args.item_master_out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["sku", "uom", "factor"])
+        w.writerows(sim.item_master_rows())
+    print(f"wrote {count:,} events to {args.out} and the item master to {args.item_master_out}", file=sys.stderr)
+    return 0
+
+
+def _wait_healthy(url: str, api: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if api.poll() is not None:
+            raise SystemExit(f"skuflow: the API exited with code {api.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"skuflow: the API did not answer on {url} within {timeout_s:.0f} s")
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from prometheus_client import start_http_server
+
+    from connectors.simulator import Distributor, SimConfig, SimulatorSource
+    from dataflows.runner import run
+    from dataflows.status import StatusLine
+    from serving.store import StoreWriter
+
+    state_dir: Path = args.state_dir
+    if state_dir.exists():
+        shutil.rmtree(state_dir)  # a live simulation starts from a clean slate
+    state_dir.mkdir(parents=True)
+    sim_config = SimConfig(skus=args.skus, seed=args.seed)
+    sim = Distributor(sim_config)
+    item_master = state_dir / "item_master.csv"
+    with open(item_master, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["sku", "uom", "factor"])
+        w.writerows(sim.item_master_rows())
+    StoreWriter(state_dir / "store").close()  # create it, so the API can open it right away
+    args.item_master = item_master
+    config = _config(args, recovery=False, epoch_interval="5s")
+
+    base = f"http://{args.host}:{args.port}"
+    api = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dataflows.cli",
+            "serve",
+            "--state-dir",
+            str(state_dir),
+            "--host",
+            args.host,
+            "--port",
+            str(args.port),
+        ],
+        start_new_session=True,
+    )
+    try:
+        _wait_healthy(f"{base}/healthz", api)
+        metrics_note = ""
+        if args.metrics_port:
+            try:
+                start_http_server(args.metrics_port, addr=args.host)
+                metrics_note = f"  dataflow metrics: http://{args.host}:{args.metrics_port}/metrics\n"
+            except OSError as exc:
+                metrics_note = f"  (dataflow metrics not served: port {args.metrics_port}: {exc.strerror})\n"
+        fast = max(range(len(sim.skus)), key=lambda i: sim.weights[i])
+        sku = sim.skus[fast]
+        print(
+            f"skuflow up: {len(sim.skus):,} SKUs x {len(sim_config.locations)} locations, "
+            f"channels dtc/amazon/b2b/edi, ~{args.rate:,.0f} events/s. Try:\n"
+            f"  curl {base}/v1/availability/{sku}/{sim_config.locations[0]}\n"
+            f"  curl {base}/v1/availability/{sku}\n"
+            f"  curl '{base}/v1/skus?limit=5'\n"
+            f"  (API docs: {base}/docs, metrics: {base}/metrics)\n{metrics_note}"
+            f"  state: {state_dir}  -  Ctrl-C stops.",
+            file=sys.stderr,
+            flush=True,
+        )
+        status = StatusLine()
+        status.start()
+        try:
+            summary = run(SimulatorSource(sim_config, rate=args.rate, duration_s=args.duration), config)
+            status.stop()
+            print(
+                f"done: {summary.records_in:,} events in {summary.seconds:.0f} s, {summary.snapshots:,} snapshots, "
+                f"{summary.rejects:,} exceptions, {summary.duplicates:,} duplicates",
+                file=sys.stderr,
+            )
+        except KeyboardInterrupt:
+            status.stop()
+            print("stopping (Ctrl-C)", file=sys.stderr)
+    finally:
+        if api.poll() is None:
+            api.send_signal(signal.SIGTERM)
+            try:
+                api.wait(10)
+            except subprocess.TimeoutExpired:
+                api.kill()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skuflow",
+        description="Real-time inventory availability: validate, deduplicate, order and fold inventory events "
+        "into exact per sku x location snapshots, served from RocksDB.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser(
+        "up",
+        help="the embedded default: simulator -> dataflow -> store -> API",
+        description="Run a simulated distributor through the real dataflow and serve the API.",
+    )
+    up.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)), help="API port (8000)")
+    up.add_argument("--host", default="127.0.0.1", help="API address (127.0.0.1)")
+    up.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    up.add_argument("--rate", type=float, default=1000, help="simulated events per second (1000)")
+    up.add_argument("--skus", type=int, default=2000, help="SKUs in the simulated catalogue (2000)")
+    up.add_argument("--seed", type=int, default=7, help="simulator seed")
+    up.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="port for the dataflow's Prometheus metrics (default: API port + 1; 0 = off)",
+    )
+    up.add_argument("--state-dir", type=Path, default=Path(".skuflow/up"), help="wiped at start (.skuflow/up)")
+    _flow_args(up)
+    up.set_defaults(func=cmd_up)
+
+    replay = sub.add_parser(
+        "replay",
+        help="fold a file of events (Avro container or JSON Lines) and exit",
+        description="Fold an Avro container file or a JSON Lines file of events through the "
+        "dataflow into DIR (store/, changes.*, exceptions.jsonl). Exits 0 when the input ends. "
+        "State is kept in DIR/recovery: replaying more files continues the same state, and "
+        "replaying a file again counts nothing twice.",
+    )
+    replay.add_argument("file", type=Path, help="events: .avro container or JSON Lines")
+    replay.add_argument("--state-dir", type=Path, required=True, help="where the store and outputs live")
+    replay.add_argument("--no-recovery", action="store_true", help="do not keep Bytewax recovery state")
+    _flow_args(replay)
+    replay.set_defaults(func=cmd_replay)
+
+    serve = sub.add_parser(
+        "serve",
+        help="the availability API over an existing store",
+        description="Serve the HTTP API over DIR/store (opened read-only; follows a live writer).",
+    )
+    serve.add_argument("--state-dir", type=Path, required=True)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--log-level", default="warning")
+    serve.set_defaults(func=cmd_serve)
+
+    snapshot = sub.add_parser(
+        "snapshot",
+        help="every current snapshot as JSON Lines on stdout",
+        description="Print every snapshot in DIR/store, one JSON object per line, "
+        "fields as in the API, in (sku, location) order.",
+    )
+    snapshot.add_argument("--state-dir", type=Path, required=True)
+    snapshot.set_defaults(func=cmd_snapshot)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="write simulated distributor events to a file",
+        description="Generate a deterministic event file (and its item master) from the "
+        "simulator, for replays, tests and benchmarks.",
+    )
+    simulate.add_argument("--events", type=int, required=True, help="how many events")
+    simulate.add_argument("--out", type=Path, required=True, help="output file")
+    simulate.add_argument("--format", choices=("jsonl", "avro"), default="avro")
+    simulate.add_argument("--item-master-out", type=Path, required=True, help="CSV to write the item master to")
+    simulate.add_argument("--skus", type=int, default=2000)
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--rate", type=float, default=2000, help="simulated events per second of event time")
+    simulate.add_argument("--start-ms", type=int, default=1_780_000_000_000, help="event time of the first event")
+    simulate.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "metrics_port", 0) is None:
+        args.metrics_port = args.port + 1
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

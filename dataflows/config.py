@@ -1,0 +1,81 @@
+"""Validated configuration of a run (pydantic at the edge; plain dataclasses inside)."""
+
+from __future__ import annotations
+
+import csv
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from operators import FoldSettings, ItemMaster
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> object:
+    """'24h', '7d', '90m', '30s', '250ms' or seconds as a number."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", value)
+        if not m:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 90m, 24h, 7d)")
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2) or "s"])
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class FlowConfig(BaseModel):
+    """Everything a dataflow run needs besides its source."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state_dir: Path
+    item_master: Path | None = None
+    horizon: Duration = Field(timedelta(hours=24), description="Exact re-ordering window for late events")
+    dedup_retention: Duration = Field(timedelta(days=7), description="How long event ids are remembered")
+    changes_format: Literal["jsonl", "avro"] = "jsonl"
+    workers: int = Field(1, ge=1, le=64)
+    epoch_interval: Duration = timedelta(seconds=10)
+    recovery: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> FlowConfig:
+        if self.dedup_retention < self.horizon:
+            raise ValueError("dedup_retention must be at least the lateness horizon")
+        if self.item_master is not None and not self.item_master.is_file():
+            raise ValueError(f"item master {self.item_master} does not exist")
+        return self
+
+    @property
+    def store_dir(self) -> Path:
+        return self.state_dir / "store"
+
+    @property
+    def exceptions_path(self) -> Path:
+        return self.state_dir / "exceptions.jsonl"
+
+    @property
+    def changes_path(self) -> Path:
+        return self.state_dir / f"changes.{self.changes_format}"
+
+    @property
+    def recovery_dir(self) -> Path:
+        return self.state_dir / "recovery"
+
+    def fold_settings(self) -> FoldSettings:
+        return FoldSettings(
+            horizon_ms=int(self.horizon.total_seconds() * 1000),
+            dedup_retention_ms=int(self.dedup_retention.total_seconds() * 1000),
+        )
+
+    def load_item_master(self) -> ItemMaster:
+        if self.item_master is None:
+            return ItemMaster()
+        with open(self.item_master, newline="") as f:
+            return ItemMaster.from_rows(csv.DictReader(f))

@@ -1,0 +1,83 @@
+"""The inventory dataflow: which operator runs on which keyed stream.
+
+events_in -> decode_validate_route -+-> (key = sku|location) fold -+-> snapshots -> store, changes
+                                    |                              +-> rejects ---+
+                                    +-> unkeyed rejects ---------------------------+-> exceptions
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.outputs import Sink
+
+from connectors.codec import Decoder, RawRecord
+from dataflows import metrics
+from dataflows.logic import FoldLogic, FoldOut
+from operators import AvailabilitySnapshot, FoldSettings, ItemMaster, Rejection
+from operators.routing import Routed
+
+EXCEPTIONS_KEY = "exceptions"
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where the flow writes: snapshot sinks (keyed by sku|location) and the exceptions sink."""
+
+    snapshots: tuple[Sink[tuple[str, AvailabilitySnapshot]], ...]
+    exceptions: Sink[tuple[str, Rejection]]
+
+
+def _counting(decoder: Decoder) -> Callable[[list[RawRecord]], list[Routed]]:
+    def decode(batch: list[RawRecord]) -> list[Routed]:
+        metrics.EVENTS_IN.inc(len(batch))
+        return decoder(batch)
+
+    return decode
+
+
+def _unkeyed(item: Routed) -> tuple[str, Rejection]:
+    rejection = item[1]
+    assert isinstance(rejection, Rejection)
+    return (EXCEPTIONS_KEY, rejection)
+
+
+def _is_snapshot(item: tuple[str, FoldOut]) -> bool:
+    return isinstance(item[1], AvailabilitySnapshot)
+
+
+def _to_exceptions(item: tuple[str, Any]) -> tuple[str, Rejection]:
+    return (EXCEPTIONS_KEY, item[1])
+
+
+def build_flow(
+    source: Source[RawRecord],
+    outputs: Outputs,
+    item_master: ItemMaster,
+    settings: FoldSettings = FoldSettings(),
+    flow_id: str = "skuflow",
+) -> Dataflow:
+    flow = Dataflow(flow_id)
+    raw = op.input("events_in", flow, source)
+    routed = op.flat_map_batch("decode_validate_route", raw, _counting(Decoder(item_master)))
+    by_key = op.branch("has_key", routed, lambda item: item[0] is not None)
+    folded = op.stateful_batch(
+        "fold",
+        by_key.trues,  # type: ignore[arg-type]
+        lambda resume: FoldLogic(settings, resume),
+    )
+    kind = op.branch("snapshot_or_reject", folded, _is_snapshot)
+    rejects = op.merge(
+        "all_rejects",
+        op.map("fold_rejects", kind.falses, _to_exceptions),
+        op.map("route_rejects", by_key.falses, _unkeyed),
+    )
+    op.output("exceptions_out", rejects, outputs.exceptions)
+    for i, sink in enumerate(outputs.snapshots):
+        op.output(f"snapshots_out_{i}", kind.trues, sink)  # type: ignore[arg-type]
+    return flow

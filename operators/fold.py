@@ -1,0 +1,190 @@
+"""The fold: a pure function of (state, posting) for one (sku, location).
+
+`Buckets` is immutable (its `orders` mapping is copied on write, never mutated);
+`apply` returns a new one and never mutates its input,
+so any earlier state can be kept as a checkpoint for free (the ledger does).
+Quantities are base units, plain signed integers, never clamped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+from operators.events import Disposition, EventType, InventoryEvent, Status
+
+# Shared empty mapping; states never mutate their `orders` (typed read-only).
+_NO_ORDERS: Mapping[str, int] = {}
+
+BUCKETS: tuple[str, ...] = ("sellable", "reserved", "picked", "quarantine", "damaged", "in_transit")
+
+
+class Buckets(NamedTuple):
+    """State of one key. `orders` is open reserved quantity per order_id (read-only)."""
+
+    sellable: int = 0
+    reserved: int = 0
+    picked: int = 0
+    quarantine: int = 0
+    damaged: int = 0
+    in_transit: int = 0
+    orders: Mapping[str, int] = _NO_ORDERS
+
+    @property
+    def on_hand(self) -> int:
+        return self.sellable + self.picked + self.quarantine + self.damaged
+
+    @property
+    def available(self) -> int:
+        return max(0, self.sellable - self.reserved)
+
+
+EMPTY = Buckets()
+
+
+class Posting(NamedTuple):
+    """An event as it lands on one key; a transfer posts twice (ship side, receive side)."""
+
+    event: InventoryEvent
+    counterpart: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        e = self.event
+        return (e.sku, e.counterpart_location) if self.counterpart else (e.sku, e.location)  # type: ignore[return-value]
+
+
+def postings(event: InventoryEvent) -> tuple[Posting, ...]:
+    """The keys one event touches: TRANSFER_SHIPPED at L to D also lands on D.in_transit."""
+    if event.event_type is EventType.TRANSFER_SHIPPED:
+        return (Posting(event), Posting(event, True))
+    return (Posting(event),)
+
+
+def _with_order(orders: Mapping[str, int], order_id: str, remaining: int) -> Mapping[str, int]:
+    """Copy-on-write update; fully consumed orders are dropped to keep state small."""
+    changed = dict(orders)
+    if remaining > 0:
+        changed[order_id] = remaining
+    else:
+        changed.pop(order_id, None)
+    return changed if changed else _NO_ORDERS
+
+
+def _receipt(s: Buckets, e: InventoryEvent) -> Buckets:
+    q = e.base_qty
+    if e.status is Status.QUARANTINE:
+        return Buckets(s.sellable, s.reserved, s.picked, s.quarantine + q, s.damaged, s.in_transit, s.orders)
+    if e.status is Status.DAMAGED:
+        return Buckets(s.sellable, s.reserved, s.picked, s.quarantine, s.damaged + q, s.in_transit, s.orders)
+    return Buckets(s.sellable + q, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit, s.orders)
+
+
+def _cycle_count(s: Buckets, e: InventoryEvent) -> Buckets:
+    return Buckets(e.base_qty, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit, s.orders)
+
+
+def _reservation_created(s: Buckets, e: InventoryEvent) -> Buckets:
+    oid = e.order_id or ""
+    q = e.base_qty
+    orders = _with_order(s.orders, oid, s.orders.get(oid, 0) + q)
+    return Buckets(s.sellable, s.reserved + q, s.picked, s.quarantine, s.damaged, s.in_transit, orders)
+
+
+def _reservation_released(s: Buckets, e: InventoryEvent) -> Buckets:
+    oid = e.order_id or ""
+    open_qty = s.orders.get(oid, 0)
+    r = min(e.base_qty, open_qty)
+    if r <= 0:
+        return s
+    orders = _with_order(s.orders, oid, open_qty - r)
+    return Buckets(s.sellable, s.reserved - r, s.picked, s.quarantine, s.damaged, s.in_transit, orders)
+
+
+def _pick_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
+    q = e.base_qty
+    oid = e.order_id or ""
+    open_qty = s.orders.get(oid, 0)
+    c = min(q, open_qty)
+    if c <= 0:
+        return Buckets(s.sellable - q, s.reserved, s.picked + q, s.quarantine, s.damaged, s.in_transit, s.orders)
+    orders = _with_order(s.orders, oid, open_qty - c)
+    return Buckets(s.sellable - q, s.reserved - c, s.picked + q, s.quarantine, s.damaged, s.in_transit, orders)
+
+
+def _shipment_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
+    return Buckets(s.sellable, s.reserved, s.picked - e.base_qty, s.quarantine, s.damaged, s.in_transit, s.orders)
+
+
+def _transfer_shipped(s: Buckets, e: InventoryEvent) -> Buckets:
+    return Buckets(s.sellable - e.base_qty, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit, s.orders)
+
+
+def _transfer_received(s: Buckets, e: InventoryEvent) -> Buckets:
+    q = e.base_qty
+    return Buckets(s.sellable + q, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit - q, s.orders)
+
+
+def _return_received(s: Buckets, e: InventoryEvent) -> Buckets:
+    return Buckets(s.sellable, s.reserved, s.picked, s.quarantine + e.base_qty, s.damaged, s.in_transit, s.orders)
+
+
+def _return_dispositioned(s: Buckets, e: InventoryEvent) -> Buckets:
+    q = e.base_qty
+    d = e.disposition
+    if d is Disposition.RESTOCK:
+        return Buckets(s.sellable + q, s.reserved, s.picked, s.quarantine - q, s.damaged, s.in_transit, s.orders)
+    if d is Disposition.REFURBISH or d is Disposition.DAMAGED:
+        return Buckets(s.sellable, s.reserved, s.picked, s.quarantine - q, s.damaged + q, s.in_transit, s.orders)
+    # SCRAP leaves the building
+    return Buckets(s.sellable, s.reserved, s.picked, s.quarantine - q, s.damaged, s.in_transit, s.orders)
+
+
+def _hold_placed(s: Buckets, e: InventoryEvent) -> Buckets:
+    q = e.base_qty
+    return Buckets(s.sellable - q, s.reserved, s.picked, s.quarantine + q, s.damaged, s.in_transit, s.orders)
+
+
+def _hold_released(s: Buckets, e: InventoryEvent) -> Buckets:
+    q = e.base_qty
+    return Buckets(s.sellable + q, s.reserved, s.picked, s.quarantine - q, s.damaged, s.in_transit, s.orders)
+
+
+def _balance_snapshot(s: Buckets, e: InventoryEvent) -> Buckets:
+    return s  # reconciliation input only
+
+
+_RULES: dict[EventType, Callable[[Buckets, InventoryEvent], Buckets]] = {
+    EventType.RECEIPT: _receipt,
+    EventType.ADJUSTMENT: _receipt,
+    EventType.CYCLE_COUNT: _cycle_count,
+    EventType.RESERVATION_CREATED: _reservation_created,
+    EventType.RESERVATION_RELEASED: _reservation_released,
+    EventType.PICK_CONFIRMED: _pick_confirmed,
+    EventType.SHIPMENT_CONFIRMED: _shipment_confirmed,
+    EventType.TRANSFER_SHIPPED: _transfer_shipped,
+    EventType.TRANSFER_RECEIVED: _transfer_received,
+    EventType.RETURN_RECEIVED: _return_received,
+    EventType.RETURN_DISPOSITIONED: _return_dispositioned,
+    EventType.HOLD_PLACED: _hold_placed,
+    EventType.HOLD_RELEASED: _hold_released,
+    EventType.BALANCE_SNAPSHOT: _balance_snapshot,
+}
+
+
+def apply(state: Buckets, posting: Posting) -> Buckets:
+    """The state after one posting. Pure: `state` is left as it was."""
+    event = posting.event
+    if posting.counterpart:  # the receiving side of TRANSFER_SHIPPED
+        s = state
+        return Buckets(
+            s.sellable, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit + event.base_qty, s.orders
+        )
+    return _RULES[event.event_type](state, event)
+
+
+def fold(postings_in_order: list[Posting], state: Buckets = EMPTY) -> Buckets:
+    """Apply postings in the given order (the reference the ledger must equal)."""
+    for p in postings_in_order:
+        state = apply(state, p)
+    return state

@@ -1,0 +1,224 @@
+"""The per-key ledger: deduplicated, ordered, late-tolerant folding of one (sku, location).
+
+Contract: after any sequence of batches, `head` equals `fold` of every accepted
+posting sorted by (occurred_at, source_sequence, event_id), each event_id once,
+provided no posting arrived later than the lateness horizon.
+
+In-order postings are applied at once (O(1)). A late posting is inserted in
+order and the fold is recomputed from the state just before it: every retained
+history entry keeps the (immutable) state after it, so that is the nearest
+retained point. History older than the horizon is compacted into `base`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+
+from operators.dedup import SeenIds
+from operators.events import EventType, InventoryEvent, OrderKey
+from operators.fold import EMPTY, Buckets, Posting, apply
+from operators.rejects import Reason, Rejection
+from operators.snapshot import AvailabilitySnapshot
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True, slots=True)
+class FoldSettings:
+    """Lateness horizon (exact re-ordering window) and dedup memory, in event-time ms."""
+
+    horizon_ms: int = DAY_MS
+    dedup_retention_ms: int = 7 * DAY_MS
+
+    def __post_init__(self) -> None:
+        if self.horizon_ms < 0 or self.dedup_retention_ms < self.horizon_ms:
+            raise ValueError("need 0 <= horizon <= dedup retention")
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """What one batch did to a key; the shell turns it into outputs and metrics."""
+
+    snapshot: AvailabilitySnapshot | None = None
+    rejects: list[Rejection] = field(default_factory=list)
+    applied: list[EventType] = field(default_factory=list)
+    late: list[EventType] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # event types, as reported
+
+
+def _rejection(event: InventoryEvent, reason: Reason, detail: str) -> Rejection:
+    return Rejection(
+        reason=reason,
+        detail=detail,
+        payload=event.payload(),
+        event_id=event.event_id,
+        correlation_id=event.correlation_id,
+        id_hash=event.id_hash,
+        digest=event.digest,
+        sku=event.sku,
+        location=event.location,
+        occurred_at=event.occurred_at,
+    )
+
+
+class KeyLedger:
+    __slots__ = (
+        "_base",
+        "_entries",
+        "_keys",
+        "_seen",
+        "_seen_pruned_at",
+        "as_of",
+        "head",
+        "location",
+        "settings",
+        "sku",
+        "version",
+    )
+
+    def __init__(self, sku: str, location: str, settings: FoldSettings = FoldSettings()) -> None:
+        self.sku = sku
+        self.location = location
+        self.settings = settings
+        self.head: Buckets = EMPTY
+        self.version = 0
+        self.as_of: int | None = None
+        self._base: Buckets = EMPTY
+        self._keys: list[OrderKey] = []
+        self._entries: list[tuple[Posting, Buckets]] = []
+        self._seen = SeenIds()
+        self._seen_pruned_at = 0
+
+    @property
+    def last_event_id(self) -> str:
+        return self._keys[-1][2] if self._keys else ""
+
+    @property
+    def retained(self) -> int:
+        """Postings kept for exact re-ordering (inside the horizon)."""
+        return len(self._entries)
+
+    @property
+    def remembered_ids(self) -> int:
+        return len(self._seen)
+
+    def snapshot(self, correlation_ids: tuple[str, ...] = ()) -> AvailabilitySnapshot:
+        return AvailabilitySnapshot.of(
+            self.sku, self.location, self.head, self.version, self.as_of or 0, self.last_event_id, correlation_ids
+        )
+
+    def on_batch(self, items: list[Posting | Rejection]) -> BatchOutcome:
+        """Fold a batch of postings (and keyed rejections, deduplicated here too)."""
+        out = BatchOutcome()
+        correlation: dict[str, None] = {}
+        for item in items:
+            if isinstance(item, Rejection):
+                self._on_rejection(item, out)
+            else:
+                self._on_posting(item, out, correlation)
+        if out.applied:
+            self._compact()
+            out.snapshot = self.snapshot(tuple(correlation))
+        return out
+
+    def _on_rejection(self, item: Rejection, out: BatchOutcome) -> None:
+        first = self._seen.digest_of(item.id_hash)
+        if first is None:
+            self._seen.add(item.id_hash, item.digest, item.occurred_at or self.as_of or 0)
+            out.rejects.append(item)
+        elif first == item.digest:
+            etype = item.payload.get("event_type") if isinstance(item.payload, dict) else None
+            out.duplicates.append(etype if isinstance(etype, str) else "UNKNOWN")
+        else:
+            out.rejects.append(
+                Rejection(
+                    Reason.CONFLICTING_DUPLICATE,
+                    "event_id already seen with a different payload; the first one wins",
+                    item.payload,
+                    item.event_id,
+                    item.correlation_id,
+                    item.origin,
+                )
+            )
+
+    def _on_posting(self, posting: Posting, out: BatchOutcome, correlation: dict[str, None]) -> None:
+        event = posting.event
+        first = self._seen.digest_of(event.id_hash)
+        if first is not None:
+            if first == event.digest:
+                out.duplicates.append(event.event_type.value)
+            else:
+                out.rejects.append(
+                    _rejection(
+                        event,
+                        Reason.CONFLICTING_DUPLICATE,
+                        "event_id already seen with a different payload; the first one wins",
+                    )
+                )
+            return
+        as_of = self.as_of
+        if as_of is not None and event.occurred_at < as_of - self.settings.dedup_retention_ms:
+            out.rejects.append(
+                _rejection(
+                    event,
+                    Reason.BEYOND_RETENTION,
+                    f"older than the dedup retention ({self.settings.dedup_retention_ms} ms) "
+                    "behind the key's latest event: cannot prove it was not applied already",
+                )
+            )
+            return
+        self._seen.add(event.id_hash, event.digest, event.occurred_at)
+        if as_of is not None and event.occurred_at < as_of - self.settings.horizon_ms:
+            out.rejects.append(
+                _rejection(
+                    event,
+                    Reason.LATE_BEYOND_HORIZON,
+                    f"older than the lateness horizon ({self.settings.horizon_ms} ms); "
+                    "applied at the start of the retained history",
+                )
+            )
+        if self._insert(posting):
+            out.late.append(event.event_type)
+        out.applied.append(event.event_type)
+        if event.correlation_id:
+            correlation[event.correlation_id] = None
+
+    def _insert(self, posting: Posting) -> bool:
+        """Apply one posting in order; True when it arrived out of order."""
+        e = posting.event
+        key: OrderKey = (e.occurred_at, e.source_sequence, e.event_id)
+        keys, entries = self._keys, self._entries
+        self.version += 1
+        if self.as_of is None or e.occurred_at > self.as_of:
+            self.as_of = e.occurred_at
+        if not keys or key > keys[-1]:
+            self.head = apply(self.head, posting)
+            keys.append(key)
+            entries.append((posting, self.head))
+            return False
+        i = bisect_right(keys, key)
+        state = entries[i - 1][1] if i else self._base
+        keys.insert(i, key)
+        entries.insert(i, (posting, state))
+        for j in range(i, len(entries)):
+            p = entries[j][0]
+            state = apply(state, p)
+            entries[j] = (p, state)
+        self.head = state
+        return True
+
+    def _compact(self) -> None:
+        """Fold history older than the horizon into `base`; forget expired ids."""
+        assert self.as_of is not None
+        cutoff = self.as_of - self.settings.horizon_ms
+        i = bisect_left(self._keys, (cutoff,))
+        if i:
+            self._base = self._entries[i - 1][1]
+            del self._keys[:i]
+            del self._entries[:i]
+        retention = self.settings.dedup_retention_ms
+        if self.as_of - self._seen_pruned_at > max(HOUR_MS, retention // 64):
+            self._seen.forget_before(self.as_of - retention)
+            self._seen_pruned_at = self.as_of

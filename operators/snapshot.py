@@ -1,0 +1,78 @@
+"""The availability snapshot of one (sku, location): what the store serves and the change stream carries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from operators.fold import Buckets
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilitySnapshot:
+    """Exact state of one key after `version` distinct accepted events.
+
+    `version` only grows and its final value does not depend on arrival order or
+    restarts, so consumers keep the snapshot with the highest version.
+    """
+
+    sku: str
+    location: str
+    sellable: int
+    reserved: int
+    picked: int
+    quarantine: int
+    damaged: int
+    in_transit: int
+    on_hand: int
+    available: int
+    version: int
+    as_of: int
+    last_event_id: str
+    correlation_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        sku: str,
+        location: str,
+        state: Buckets,
+        version: int,
+        as_of: int,
+        last_event_id: str,
+        correlation_ids: tuple[str, ...] = (),
+    ) -> AvailabilitySnapshot:
+        return cls(
+            sku,
+            location,
+            state.sellable,
+            state.reserved,
+            state.picked,
+            state.quarantine,
+            state.damaged,
+            state.in_transit,
+            state.on_hand,
+            state.available,
+            version,
+            as_of,
+            last_event_id,
+            correlation_ids,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku,
+            "location": self.location,
+            "sellable": self.sellable,
+            "reserved": self.reserved,
+            "picked": self.picked,
+            "quarantine": self.quarantine,
+            "damaged": self.damaged,
+            "in_transit": self.in_transit,
+            "on_hand": self.on_hand,
+            "available": self.available,
+            "version": self.version,
+            "as_of": self.as_of,
+            "last_event_id": self.last_event_id,
+            "correlation_ids": list(self.correlation_ids),
+        }

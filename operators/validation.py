@@ -1,0 +1,217 @@
+"""Validation: a raw mapping (JSON, Avro or simulator) becomes an event or a rejection.
+
+Never raises on any input: whatever is wrong is named by a reason code, and the
+original payload travels with the rejection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from hashlib import blake2b
+from typing import Any
+
+from operators.events import PAYLOAD_FIELDS, Disposition, EventType, InventoryEvent, Status
+from operators.item_master import BASE_UOM, ItemMaster
+from operators.rejects import Reason, Rejection
+
+_INT64_MAX = 2**63 - 1
+_EVENT_TYPES = {t.value: t for t in EventType}
+_DISPOSITIONS = {d.value: d for d in Disposition}
+_STATUSES = {s.value: s for s in Status}
+_NEEDS_ORDER = frozenset(
+    {
+        EventType.RESERVATION_CREATED,
+        EventType.RESERVATION_RELEASED,
+        EventType.PICK_CONFIRMED,
+        EventType.SHIPMENT_CONFIRMED,
+    }
+)
+_TRANSFERS = frozenset({EventType.TRANSFER_SHIPPED, EventType.TRANSFER_RECEIVED})
+_ABSOLUTE = frozenset({EventType.CYCLE_COUNT, EventType.BALANCE_SNAPSHOT})
+_NULLABLE_STRINGS = (
+    "correlation_id",
+    "source_ref",
+    "order_id",
+    "channel",
+    "account_id",
+    "counterpart_location",
+    "reason",
+)
+
+
+def stable_hash(text: str) -> int:
+    """A 64-bit hash that is the same in every process (unlike `hash`)."""
+    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
+
+
+def to_epoch_millis(value: Any) -> int | None:
+    """Epoch milliseconds from an int, an ISO-8601 string or a datetime; None if neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return int(value.timestamp() * 1000)
+    return None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value != "" else None
+
+
+def _reject(
+    reason: Reason, detail: str, raw: Any, origin: str | None, fields: dict[str, Any] | None = None
+) -> Rejection:
+    fields = fields or {}
+    event_id = fields.get("event_id")
+    sku, location = fields.get("sku"), fields.get("location")
+    keyed = bool(event_id) and bool(sku) and bool(location)
+    return Rejection(
+        reason=reason,
+        detail=detail,
+        payload=raw,
+        event_id=event_id,
+        correlation_id=fields.get("correlation_id"),
+        origin=origin,
+        id_hash=stable_hash(event_id) if event_id else 0,
+        digest=payload_digest(fields) if event_id else 0,
+        sku=sku if keyed else None,
+        location=location if keyed else None,
+        occurred_at=fields.get("occurred_at"),
+    )
+
+
+def payload_digest(fields: Mapping[str, Any]) -> int:
+    """Digest of the canonical payload: equal digests mean the same event content."""
+    return stable_hash(repr(tuple(map(fields.get, PAYLOAD_FIELDS))))
+
+
+def validate(raw: Any, item_master: ItemMaster, origin: str | None = None) -> InventoryEvent | Rejection:
+    """Check one raw event against the schema and the rules of the issue.
+
+    Rules, in order: structure (`undecodable`), `missing_key`, `unknown_uom`,
+    `bad_quantity`, `missing_order_id`, `missing_channel`, `bad_counterpart`,
+    `missing_disposition`.
+    """
+    if not isinstance(raw, Mapping):
+        return _reject(
+            Reason.UNDECODABLE, f"expected a JSON object / Avro record, got {type(raw).__name__}", raw, origin
+        )
+
+    event_id = raw.get("event_id")
+    if not isinstance(event_id, str) or not event_id:
+        return _reject(Reason.UNDECODABLE, "event_id must be a non-empty string", raw, origin)
+    fields: dict[str, Any] = {"event_id": event_id}
+    fields["correlation_id"] = _str_or_none(raw.get("correlation_id"))
+    type_raw = raw.get("event_type")
+    etype = _EVENT_TYPES.get(type_raw) if isinstance(type_raw, str) else None
+    if etype is None:
+        return _reject(Reason.UNDECODABLE, f"unknown event_type {type_raw!r}", raw, origin, fields)
+    fields["event_type"] = etype.value
+    occurred_at = to_epoch_millis(raw.get("occurred_at"))
+    if occurred_at is None or not -_INT64_MAX <= occurred_at <= _INT64_MAX:
+        return _reject(Reason.UNDECODABLE, "occurred_at must be epoch millis or ISO-8601", raw, origin, fields)
+    fields["occurred_at"] = occurred_at
+    sequence = raw.get("source_sequence", 0)
+    if sequence is None:
+        sequence = 0
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or abs(sequence) > _INT64_MAX:
+        return _reject(Reason.UNDECODABLE, "source_sequence must be a 64-bit integer", raw, origin, fields)
+    fields["source_sequence"] = sequence
+    source_system = raw.get("source_system")
+    if not isinstance(source_system, str) or not source_system:
+        return _reject(Reason.UNDECODABLE, "source_system must be a non-empty string", raw, origin, fields)
+    fields["source_system"] = source_system
+    for name in _NULLABLE_STRINGS:
+        value = raw.get(name)
+        if value is not None and not isinstance(value, str):
+            return _reject(Reason.UNDECODABLE, f"{name} must be a string or null", raw, origin, fields)
+        fields[name] = value if value else None
+    status_raw = raw.get("status")
+    status = _STATUSES.get(status_raw) if isinstance(status_raw, str) else None
+    if status_raw is not None and status is None:
+        return _reject(Reason.UNDECODABLE, f"unknown status {status_raw!r}", raw, origin, fields)
+    fields["status"] = status_raw
+    disp_raw = raw.get("disposition")
+    disposition = _DISPOSITIONS.get(disp_raw) if isinstance(disp_raw, str) else None
+    fields["disposition"] = disposition.value if disposition else None
+
+    sku, location = raw.get("sku"), raw.get("location")
+    fields["sku"] = sku if isinstance(sku, str) else None
+    fields["location"] = location if isinstance(location, str) else None
+    uom = raw.get("uom")
+    if uom is None:
+        uom = BASE_UOM
+    fields["uom"] = uom
+    quantity = raw.get("quantity")
+    fields["quantity"] = quantity
+
+    if not isinstance(sku, str) or not sku.strip() or not isinstance(location, str) or not location.strip():
+        return _reject(Reason.MISSING_KEY, "sku and location must be non-empty strings", raw, origin, fields)
+    factor = item_master.factor(sku, uom) if isinstance(uom, str) else None
+    if factor is None:
+        return _reject(
+            Reason.UNKNOWN_UOM, f"uom {uom!r} is not EA and not in the item master for {sku}", raw, origin, fields
+        )
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        return _reject(Reason.BAD_QUANTITY, "quantity must be an integer", raw, origin, fields)
+    if etype is EventType.ADJUSTMENT:
+        bad_qty = quantity == 0
+    elif etype in _ABSOLUTE:
+        bad_qty = quantity < 0
+    else:
+        bad_qty = quantity <= 0
+    if bad_qty or abs(quantity * factor) > _INT64_MAX:
+        return _reject(
+            Reason.BAD_QUANTITY, f"quantity {quantity} is not allowed for {etype.value}", raw, origin, fields
+        )
+    order_id = fields["order_id"]
+    if etype in _NEEDS_ORDER and not order_id:
+        return _reject(Reason.MISSING_ORDER_ID, f"{etype.value} needs an order_id", raw, origin, fields)
+    if etype is EventType.RESERVATION_CREATED and not fields["channel"]:
+        return _reject(Reason.MISSING_CHANNEL, "RESERVATION_CREATED needs a channel", raw, origin, fields)
+    counterpart = fields["counterpart_location"]
+    if etype in _TRANSFERS and (not counterpart or counterpart == location):
+        return _reject(
+            Reason.BAD_COUNTERPART, "transfer needs a counterpart_location other than location", raw, origin, fields
+        )
+    if etype is EventType.RETURN_DISPOSITIONED and disposition is None:
+        return _reject(
+            Reason.MISSING_DISPOSITION,
+            f"disposition {disp_raw!r} is not one of {sorted(_DISPOSITIONS)}",
+            raw,
+            origin,
+            fields,
+        )
+
+    return InventoryEvent(
+        event_id=event_id,
+        event_type=etype,
+        sku=sku,
+        location=location,
+        quantity=quantity,
+        uom=uom,
+        occurred_at=occurred_at,
+        source_system=source_system,
+        source_sequence=sequence,
+        base_qty=quantity * factor,
+        correlation_id=fields["correlation_id"],
+        source_ref=fields["source_ref"],
+        order_id=order_id,
+        channel=fields["channel"],
+        account_id=fields["account_id"],
+        counterpart_location=counterpart,
+        reason=fields["reason"],
+        disposition=disposition,
+        status=status,
+        id_hash=stable_hash(event_id),
+        digest=payload_digest(fields),
+    )

@@ -1,0 +1,172 @@
+"""The availability API: FastAPI over the RocksDB store (read-only secondary).
+
+Single-key reads return the stored bytes as they are: no parsing, no model
+validation on the hot path. Aggregates parse only what they sum.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from serving.models import (
+    MAX_BATCH,
+    BatchRequest,
+    BatchResponse,
+    Health,
+    Problem,
+    SkuAvailability,
+    SkuPage,
+    Snapshot,
+)
+from serving.store import StoreReader
+
+_SUMMED = ("sellable", "reserved", "picked", "quarantine", "damaged", "in_transit", "on_hand", "available")
+_JSON = "application/json"
+
+REQUESTS = Counter("skuflow_api_requests_total", "API requests", ["route", "status"])
+LATENCY = Histogram(
+    "skuflow_api_request_seconds",
+    "API request latency",
+    ["route"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+class _Metrics:
+    """Pure ASGI middleware: request count and latency per route template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_wrapper(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            LATENCY.labels(name).observe(time.perf_counter() - start)
+            REQUESTS.labels(name, str(status[0])).inc()
+
+
+def _not_found(message: str) -> JSONResponse:
+    return JSONResponse({"error": "not_found", "message": message}, status_code=404)
+
+
+def _sku_body(sku: str, rows: list[bytes]) -> dict[str, Any]:
+    locations = [json.loads(r) for r in rows]
+    total = {f: sum(loc[f] for loc in locations) for f in _SUMMED}
+    return {"sku": sku, "locations": locations, "total": total}
+
+
+def create_app(state_dir: str | Path) -> FastAPI:
+    """The API over `<state_dir>/store`."""
+    store_path = Path(state_dir) / "store"
+    holder: dict[str, StoreReader] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        holder["store"] = StoreReader(store_path)
+        yield
+        holder.pop("store").close()
+
+    app = FastAPI(
+        title="skuflow availability API",
+        version="1",
+        description="Exact, low-latency inventory availability per SKU x location, from skuflow's RocksDB state.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(_Metrics)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in exc.errors()
+        ]
+        return JSONResponse(
+            {"error": "invalid_request", "message": "; ".join(problems), "detail": exc.errors()},
+            status_code=422,
+        )
+
+    @app.get(
+        "/v1/availability/{sku}/{location}",
+        response_model=Snapshot,
+        responses={404: {"model": Problem}},
+        summary="Availability of one SKU at one location",
+    )
+    async def one(sku: str, location: str) -> Response:
+        body = holder["store"].get(sku, location)
+        if body is None:
+            return _not_found(f"no availability for sku {sku!r} at location {location!r}")
+        return Response(body, media_type=_JSON)
+
+    @app.get(
+        "/v1/availability/{sku}",
+        response_model=SkuAvailability,
+        responses={404: {"model": Problem}},
+        summary="Availability of one SKU at every location, with totals",
+    )
+    async def by_sku(sku: str) -> Response:
+        rows = holder["store"].locations(sku)
+        if not rows:
+            return _not_found(f"no availability for sku {sku!r}")
+        return JSONResponse(_sku_body(sku, rows))
+
+    @app.post(
+        "/v1/availability:batch",
+        response_model=BatchResponse,
+        summary=f"Availability of up to {MAX_BATCH} SKUs",
+    )
+    async def batch(request: BatchRequest) -> Response:
+        store = holder["store"]
+        results, missing = [], []
+        for sku in dict.fromkeys(request.skus):
+            rows = store.locations(sku)
+            if rows:
+                results.append(_sku_body(sku, rows))
+            else:
+                missing.append(sku)
+        return JSONResponse({"results": results, "missing": missing})
+
+    @app.get("/v1/skus", response_model=SkuPage, summary="SKUs with availability, paged in SKU order")
+    async def skus(
+        limit: int = Query(100, ge=1, le=MAX_BATCH, description="Page size."),
+        after: str | None = Query(None, description="Return SKUs strictly after this one."),
+    ) -> Response:
+        page = holder["store"].skus(after, limit)
+        next_after = page[-1] if len(page) == limit else None
+        return JSONResponse({"skus": page, "next_after": next_after})
+
+    @app.get("/healthz", response_model=Health, summary="Liveness and store path")
+    async def healthz() -> Response:
+        holder["store"].catch_up()
+        return JSONResponse({"status": "ok", "store": str(store_path)})
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,73 @@
+"""Pydantic models of the API: they validate requests and document responses (OpenAPI).
+
+Responses on the hot path are not built from these: the store already holds the
+exact JSON bytes, and the models only describe them.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_BATCH = 1000
+
+
+class Snapshot(BaseModel):
+    """Exact availability of one SKU at one location."""
+
+    sku: str
+    location: str
+    sellable: int
+    reserved: int
+    picked: int
+    quarantine: int
+    damaged: int
+    in_transit: int
+    on_hand: int = Field(description="sellable + picked + quarantine + damaged")
+    available: int = Field(description="max(0, sellable - reserved)")
+    version: int = Field(description="Distinct accepted events folded into this key; keep the highest.")
+    as_of: int = Field(description="Latest event time folded, epoch milliseconds.")
+    last_event_id: str
+    correlation_ids: list[str] = Field(default_factory=list, description="Of the events behind the last change.")
+
+
+class Totals(BaseModel):
+    sellable: int
+    reserved: int
+    picked: int
+    quarantine: int
+    damaged: int
+    in_transit: int
+    on_hand: int
+    available: int = Field(description="Sum of the locations' available.")
+
+
+class SkuAvailability(BaseModel):
+    sku: str
+    locations: list[Snapshot]
+    total: Totals
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    skus: list[str] = Field(min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} SKUs.")
+
+
+class BatchResponse(BaseModel):
+    results: list[SkuAvailability]
+    missing: list[str] = Field(description="Requested SKUs the store has no snapshot for.")
+
+
+class SkuPage(BaseModel):
+    skus: list[str]
+    next_after: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
+
+
+class Problem(BaseModel):
+    error: str
+    message: str
+
+
+class Health(BaseModel):
+    status: str
+    store: str

@@ -1,0 +1,68 @@
+"""Shared test helpers: golden data paths, running the real CLI, free ports, HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+
+
+def skuflow(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real `skuflow` CLI in a subprocess."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dataflows.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"skuflow {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def wait_http(url: str, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {timeout_s} s")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def snapshots_by_key(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["sku"], r["location"]): r for r in rows}
+
+
+def assert_matches_expected(got_rows: list[dict[str, Any]], expected_rows: list[dict[str, Any]]) -> None:
+    """Every expected key present with every expected field equal, and no extra keys."""
+    got, expected = snapshots_by_key(got_rows), snapshots_by_key(expected_rows)
+    assert set(got) == set(expected), (sorted(set(got) - set(expected))[:5], sorted(set(expected) - set(got))[:5])
+    wrong = [(k, {f: (got[k][f], v) for f, v in e.items() if got[k][f] != v}) for k, e in expected.items()]
+    wrong = [w for w in wrong if w[1]]
+    assert not wrong, wrong[:5]

@@ -1,0 +1,155 @@
+"""Property tests: arrival order, duplicates, batching and restarts never change the result."""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from operators import FoldSettings, KeyLedger, Reason
+from tests.operators.strategies import Driver, oracle, valid_log
+
+
+def _arrivals(draw: Any, log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Any permutation of the log with any number of exact duplicates mixed in."""
+    dups = draw(st.lists(st.sampled_from(log), max_size=len(log)))
+    return draw(st.permutations(log + dups))
+
+
+def _batches(draw: Any, items: list[Any]) -> list[list[Any]]:
+    cuts = sorted(draw(st.lists(st.integers(0, len(items)), max_size=6)))
+    bounds = [0, *cuts, len(items)]
+    return [items[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), log=valid_log())
+def test_any_permutation_with_duplicates_equals_sorted_fold(data: Any, log: list[dict[str, Any]]) -> None:
+    driver = Driver()
+    for batch in _batches(data.draw, _arrivals(data.draw, log)):
+        driver.feed(batch)
+    assert driver.state() == oracle(log)
+    assert not [r for r in driver.rejects if r.reason is not Reason.UNKNOWN_UOM]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), log=valid_log(max_size=30))
+def test_restart_from_pickled_ledgers_changes_nothing(data: Any, log: list[dict[str, Any]]) -> None:
+    """Bytewax snapshots each ledger by pickling; resuming from one must be exact."""
+    driver = Driver()
+    for batch in _batches(data.draw, _arrivals(data.draw, log)):
+        driver.feed(batch)
+        driver.ledgers = {k: pickle.loads(pickle.dumps(v)) for k, v in driver.ledgers.items()}
+    assert driver.state() == oracle(log)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), log=valid_log(max_size=30, window_ms=20 * 3_600_000))
+def test_late_events_within_horizon_are_exact(data: Any, log: list[dict[str, Any]]) -> None:
+    """Events spread over 20 h of event time, any arrival order, horizon 24 h: exact, nothing reported."""
+    driver = Driver(FoldSettings(horizon_ms=24 * 3_600_000))
+    for batch in _batches(data.draw, _arrivals(data.draw, log)):
+        driver.feed(batch)
+    assert driver.state() == oracle(log)
+    assert not [r for r in driver.rejects if r.reason is Reason.LATE_BEYOND_HORIZON]
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), log=valid_log(max_size=30, window_ms=20 * 3_600_000))
+def test_tiny_horizon_still_exact_when_late_events_stay_inside_it(data: Any, log: list[dict[str, Any]]) -> None:
+    """Compaction must not lose anything an in-horizon late event needs."""
+    horizon = 3 * 3_600_000
+    log_sorted = sorted(log, key=lambda r: r["occurred_at"])
+    # Deliver in order except for swaps of neighbours less than the horizon apart.
+    arrivals = list(log_sorted)
+    swaps = data.draw(st.lists(st.integers(0, len(arrivals) - 2), max_size=10)) if len(arrivals) > 1 else []
+    for i in swaps:
+        a, b = arrivals[i], arrivals[i + 1]
+        if b["occurred_at"] - a["occurred_at"] < horizon // 2:
+            arrivals[i], arrivals[i + 1] = b, a
+    driver = Driver(FoldSettings(horizon_ms=horizon))
+    for raw in arrivals:
+        driver.feed([raw])
+    assert driver.state() == oracle(log)
+
+
+def test_late_beyond_horizon_is_applied_and_reported() -> None:
+    from tests.operators.strategies import T0
+
+    hour = 3_600_000
+    base = {"sku": "SKU-1", "location": "WH-A", "source_system": "WMS", "source_sequence": 0}
+    driver = Driver(FoldSettings(horizon_ms=hour))
+    driver.feed([{**base, "event_id": "a", "event_type": "RECEIPT", "quantity": 10, "occurred_at": T0 + 5 * hour}])
+    driver.feed([{**base, "event_id": "b", "event_type": "RECEIPT", "quantity": 3, "occurred_at": T0}])
+    ((state, version),) = driver.state().values()
+    assert state.sellable == 13 and version == 2
+    assert [(r.event_id, r.reason, r.applied) for r in driver.rejects] == [("b", Reason.LATE_BEYOND_HORIZON, True)]
+
+
+def test_beyond_dedup_retention_is_rejected_not_applied() -> None:
+    from tests.operators.strategies import T0
+
+    hour = 3_600_000
+    base = {"sku": "SKU-1", "location": "WH-A", "source_system": "WMS", "source_sequence": 0}
+    driver = Driver(FoldSettings(horizon_ms=hour, dedup_retention_ms=2 * hour))
+    driver.feed([{**base, "event_id": "a", "event_type": "RECEIPT", "quantity": 10, "occurred_at": T0 + 5 * hour}])
+    driver.feed([{**base, "event_id": "b", "event_type": "RECEIPT", "quantity": 3, "occurred_at": T0}])
+    ((state, version),) = driver.state().values()
+    assert state.sellable == 10 and version == 1
+    assert [(r.event_id, r.reason) for r in driver.rejects] == [("b", Reason.BEYOND_RETENTION)]
+
+
+def test_conflicting_duplicate_first_wins() -> None:
+    from tests.operators.strategies import T0
+
+    base = {"sku": "SKU-1", "location": "WH-A", "source_system": "WMS", "source_sequence": 0, "occurred_at": T0}
+    driver = Driver()
+    driver.feed([{**base, "event_id": "a", "event_type": "RECEIPT", "quantity": 10}])
+    driver.feed([{**base, "event_id": "a", "event_type": "RECEIPT", "quantity": 99}])
+    driver.feed([{**base, "event_id": "a", "event_type": "RECEIPT", "quantity": 10}])
+    ((state, version),) = driver.state().values()
+    assert state.sellable == 10 and version == 1
+    assert [(r.event_id, r.reason, r.payload["quantity"]) for r in driver.rejects] == [
+        ("a", Reason.CONFLICTING_DUPLICATE, 99)
+    ]
+    assert driver.duplicates == 1
+
+
+def test_rejected_event_resent_is_reported_once() -> None:
+    from tests.operators.strategies import T0
+
+    bad = {
+        "event_id": "x",
+        "event_type": "RECEIPT",
+        "sku": "SKU-1",
+        "location": "WH-A",
+        "quantity": 0,
+        "occurred_at": T0,
+        "source_system": "WMS",
+        "source_sequence": 1,
+    }
+    driver = Driver()
+    driver.feed([bad, bad])
+    driver.feed([bad])
+    assert [(r.event_id, r.reason) for r in driver.rejects] == [("x", Reason.BAD_QUANTITY)]
+    assert driver.state() == {}
+
+
+def test_history_is_compacted_and_ids_forgotten_after_retention() -> None:
+    from tests.operators.strategies import T0
+
+    hour = 3_600_000
+    ledger_settings = FoldSettings(horizon_ms=hour, dedup_retention_ms=4 * hour)
+    driver = Driver(ledger_settings)
+    base = {"sku": "SKU-1", "location": "WH-A", "source_system": "WMS", "source_sequence": 0}
+    for i in range(100):
+        driver.feed(
+            [{**base, "event_id": f"e{i}", "event_type": "RECEIPT", "quantity": 1, "occurred_at": T0 + i * hour // 10}]
+        )
+    ledger: KeyLedger = next(iter(driver.ledgers.values()))
+    assert ledger.head.sellable == 100 and ledger.version == 100
+    assert ledger.retained <= 11  # one hour of history at 10 events an hour, plus the edge
+    assert ledger.remembered_ids <= 41 + 10  # four hours of ids, pruned at most an hour late

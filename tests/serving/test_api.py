@@ -1,0 +1,130 @@
+"""The HTTP API over a real RocksDB store (FastAPI's TestClient drives the ASGI app)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from operators import AvailabilitySnapshot, Buckets
+from serving.api import create_app
+from serving.store import StoreWriter
+
+
+def make(sku: str, location: str, sellable: int, reserved: int = 0, version: int = 1) -> dict[str, Any]:
+    return AvailabilitySnapshot.of(
+        sku, location, Buckets(sellable=sellable, reserved=reserved), version, 1_780_000_000_000, f"e-{version}"
+    ).to_dict()
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    writer = StoreWriter(tmp_path / "store")
+    writer.put_snapshots(
+        [make("SKU-1", "WH-A", 10, 3), make("SKU-1", "WH-B", 5, 9), make("SKU-2", "WH-A", 7)]
+        + [make(f"SKU-P{i:03d}", "WH-A", i) for i in range(25)]
+    )
+    with TestClient(create_app(tmp_path)) as c:
+        c.writer = writer  # type: ignore[attr-defined]
+        yield c
+    writer.close()
+
+
+def test_one_key(client: TestClient) -> None:
+    r = client.get("/v1/availability/SKU-1/WH-A")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["sellable"] == 10 and body["reserved"] == 3 and body["available"] == 7
+    for field in (
+        "sku",
+        "location",
+        "picked",
+        "quarantine",
+        "damaged",
+        "in_transit",
+        "on_hand",
+        "version",
+        "as_of",
+        "last_event_id",
+    ):
+        assert field in body
+
+
+def test_sku_with_totals(client: TestClient) -> None:
+    body = client.get("/v1/availability/SKU-1").json()
+    assert [loc["location"] for loc in body["locations"]] == ["WH-A", "WH-B"]
+    assert body["total"]["sellable"] == 15 and body["total"]["reserved"] == 12
+    assert body["total"]["available"] == 7  # 7 + max(0, 5 - 9)
+
+
+def test_unknown_keys_are_404_with_a_message(client: TestClient) -> None:
+    for url, named in (("/v1/availability/NOPE", "NOPE"), ("/v1/availability/SKU-1/NOWHERE", "NOWHERE")):
+        r = client.get(url)
+        assert r.status_code == 404
+        assert r.json()["error"] == "not_found"
+        assert named in r.json()["message"]
+
+
+def test_batch(client: TestClient) -> None:
+    r = client.post("/v1/availability:batch", json={"skus": ["SKU-2", "SKU-1", "MISSING", "SKU-2"]})
+    assert r.status_code == 200
+    body = r.json()
+    assert [x["sku"] for x in body["results"]] == ["SKU-2", "SKU-1"] and body["missing"] == ["MISSING"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"skus": []}, {"skus": [f"S{i}" for i in range(1001)]}, {"sku": ["SKU-1"]}, {"skus": "SKU-1"}],
+)
+def test_batch_bad_input_is_422_with_a_clear_message(client: TestClient, payload: dict[str, Any]) -> None:
+    r = client.post("/v1/availability:batch", json=payload)
+    assert r.status_code == 422
+    assert r.json()["error"] == "invalid_request" and "skus" in r.json()["message"]
+
+
+def test_sku_paging(client: TestClient) -> None:
+    seen, after = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 10}
+        if after:
+            params["after"] = after
+        body = client.get("/v1/skus", params=params).json()
+        seen += body["skus"]
+        after = body["next_after"]
+        if after is None:
+            break
+    assert seen == sorted(["SKU-1", "SKU-2"] + [f"SKU-P{i:03d}" for i in range(25)])
+    assert client.get("/v1/skus", params={"limit": 0}).status_code == 422
+    assert "limit" in client.get("/v1/skus", params={"limit": 5000}).json()["message"]
+
+
+def test_new_snapshots_are_served(client: TestClient) -> None:
+    client.writer.put_snapshots([make("SKU-1", "WH-A", 99, version=2)])  # type: ignore[attr-defined]
+    import time
+
+    deadline = time.monotonic() + 1
+    while client.get("/v1/availability/SKU-1/WH-A").json()["sellable"] != 99:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
+
+def test_health_metrics_and_openapi(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    client.get("/v1/availability/SKU-1/WH-A")
+    metrics = client.get("/metrics").text
+    assert 'skuflow_api_requests_total{route="/v1/availability/{sku}/{location}",status="200"}' in metrics
+    spec = client.get("/openapi.json").json()
+    for path in (
+        "/v1/availability/{sku}/{location}",
+        "/v1/availability/{sku}",
+        "/v1/availability:batch",
+        "/v1/skus",
+        "/healthz",
+        "/metrics",
+    ):
+        assert path in spec["paths"]
+    one = spec["paths"]["/v1/availability/{sku}/{location}"]["get"]["responses"]
+    assert "404" in one and one["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Snapshot")

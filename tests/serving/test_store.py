@@ -1,0 +1,72 @@
+"""The RocksDB store, for real: versions only go forward, readers follow the writer."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from serving.exceptions import StoreError
+from serving.store import StoreReader, StoreWriter
+
+
+def snap(sku: str, location: str, version: int, sellable: int = 1) -> dict[str, Any]:
+    return {"sku": sku, "location": location, "sellable": sellable, "version": version}
+
+
+def test_reader_needs_an_existing_store(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no snapshot store"):
+        StoreReader(tmp_path / "missing")
+
+
+def test_highest_version_wins_even_when_older_ones_arrive_later(tmp_path: Path) -> None:
+    writer = StoreWriter(tmp_path)
+    assert writer.put_snapshots([snap("A", "L1", 3, sellable=30), snap("A", "L1", 2, sellable=20)]) == 1
+    assert writer.put_snapshots([snap("A", "L1", 1, sellable=10)]) == 0  # a replay after a restart
+    assert writer.put_snapshots([snap("A", "L1", 4, sellable=40)]) == 1
+    reader = StoreReader(tmp_path)
+    body = reader.get("A", "L1")
+    assert body is not None and json.loads(body)["sellable"] == 40
+    reader.close()
+    writer.close()
+
+
+def test_reader_sees_new_writes_within_100ms(tmp_path: Path) -> None:
+    writer = StoreWriter(tmp_path)
+    writer.put_snapshots([snap("A", "L1", 1)])
+    reader = StoreReader(tmp_path)
+    assert reader.get("B", "L1") is None
+    worst = 0.0
+    for i in range(20):
+        writer.put_snapshots([snap("B", f"L{i}", 1)])
+        start = time.monotonic()
+        while reader.get("B", f"L{i}") is None:
+            assert time.monotonic() - start < 1.0, "a reader never saw the write"
+            time.sleep(0.001)
+        worst = max(worst, time.monotonic() - start)
+    assert worst < 0.1, f"slowest write took {worst * 1000:.0f} ms to become visible"
+    reader.close()
+    writer.close()
+
+
+def test_sku_listing_pages_in_order_without_prefix_confusion(tmp_path: Path) -> None:
+    writer = StoreWriter(tmp_path)
+    skus = ["SKU-1", "SKU-1A", "SKU-10", "SKU-2", "SKU-1|X"]
+    writer.put_snapshots([snap(s, loc, 1) for s in skus for loc in ("L1", "L2")])
+    reader = StoreReader(tmp_path)
+    assert reader.skus(None, 100) == sorted(skus)
+    pages, after = [], None
+    while True:
+        page = reader.skus(after, 2)
+        if not page:
+            break
+        pages.append(page)
+        after = page[-1]
+    assert [sku for page in pages for sku in page] == sorted(skus)
+    assert [json.loads(b)["location"] for b in reader.locations("SKU-1")] == ["L1", "L2"]
+    assert len(list(reader.scan())) == 10
+    reader.close()
+    writer.close()
