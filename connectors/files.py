@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from hashlib import blake2b
 from itertools import islice
 from pathlib import Path
+from threading import Event
 from typing import IO, Any
 
 import fastavro
@@ -35,7 +36,8 @@ FileResume = tuple[str, Any]
 
 
 class _JsonLinesPartition(StatefulSourcePartition[RawRecord, FileResume]):
-    def __init__(self, path: Path, fp: str, resume: tuple[int, int] | None) -> None:
+    def __init__(self, path: Path, fp: str, resume: tuple[int, int] | None, stop: Event | None) -> None:
+        self._stop = stop
         self._f = open(path, "rb")  # noqa: SIM115 - lives as long as the partition
         self._name = path.name
         self._fp = fp
@@ -43,6 +45,8 @@ class _JsonLinesPartition(StatefulSourcePartition[RawRecord, FileResume]):
         self._f.seek(self._offset)
 
     def next_batch(self) -> list[RawRecord]:
+        if self._stop is not None and self._stop.is_set():
+            raise StopIteration
         out: list[RawRecord] = []
         readline, name = self._f.readline, self._name
         for _ in range(BATCH):
@@ -65,7 +69,8 @@ class _JsonLinesPartition(StatefulSourcePartition[RawRecord, FileResume]):
 
 
 class _AvroPartition(StatefulSourcePartition[RawRecord, FileResume]):
-    def __init__(self, path: Path, fp: str, resume: int | None) -> None:
+    def __init__(self, path: Path, fp: str, resume: int | None, stop: Event | None) -> None:
+        self._stop = stop
         self._f = open(path, "rb")  # noqa: SIM115
         self._name = path.name
         self._fp = fp
@@ -75,6 +80,8 @@ class _AvroPartition(StatefulSourcePartition[RawRecord, FileResume]):
             pass
 
     def next_batch(self) -> list[RawRecord]:
+        if self._stop is not None and self._stop.is_set():
+            raise StopIteration
         start, name = self._index, self._name
         out = [(rec, f"{name}#{start + i}") for i, rec in enumerate(islice(self._records, BATCH))]
         if not out:
@@ -97,9 +104,10 @@ class EventFileSource(FixedPartitionedSource[RawRecord, Any]):
     read, another file starts at its beginning.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, stop: Event | None = None) -> None:
         self.path = Path(path)
         self.avro = is_avro_container(self.path)
+        self.stop = stop  # when set, the input ends early (graceful Ctrl-C)
 
     def list_parts(self) -> list[str]:
         return ["events"]
@@ -110,8 +118,8 @@ class EventFileSource(FixedPartitionedSource[RawRecord, Any]):
         fp = fingerprint(self.path)
         position = resume_state[1] if resume_state is not None and resume_state[0] == fp else None
         if self.avro:
-            return _AvroPartition(self.path, fp, position)
-        return _JsonLinesPartition(self.path, fp, position)
+            return _AvroPartition(self.path, fp, position, self.stop)
+        return _JsonLinesPartition(self.path, fp, position, self.stop)
 
 
 Encode = Callable[[Any], Any]

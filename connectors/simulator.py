@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from threading import Event
 from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -363,7 +364,8 @@ def now_ms() -> int:
 
 
 class _SimPartition(StatefulSourcePartition[RawRecord, None]):
-    def __init__(self, config: SimConfig, rate: float, duration_s: float | None) -> None:
+    def __init__(self, config: SimConfig, rate: float, duration_s: float | None, stop: Event | None) -> None:
+        self.stop = stop
         self.sim = Distributor(config)
         self.rate = rate
         self.started = time.monotonic()
@@ -378,6 +380,8 @@ class _SimPartition(StatefulSourcePartition[RawRecord, None]):
         return out
 
     def next_batch(self) -> list[RawRecord]:
+        if self.stop is not None and self.stop.is_set():
+            raise StopIteration
         if self.opening is not None:
             batch = [e for _, e in zip(range(2000), self.opening, strict=False)]
             if len(batch) < 2000:
@@ -405,13 +409,20 @@ class _SimPartition(StatefulSourcePartition[RawRecord, None]):
 class SimulatorSource(FixedPartitionedSource[RawRecord, None]):
     """Live events at `rate` steps per second (about one event each), for `duration_s` or forever."""
 
-    def __init__(self, config: SimConfig = SimConfig(), rate: float = 1000.0, duration_s: float | None = None) -> None:
+    def __init__(
+        self,
+        config: SimConfig = SimConfig(),
+        rate: float = 1000.0,
+        duration_s: float | None = None,
+        stop: Event | None = None,
+    ) -> None:
         self.config = config
         self.rate = rate
         self.duration_s = duration_s
+        self.stop = stop  # when set, the simulation ends (graceful Ctrl-C)
 
     def list_parts(self) -> list[str]:
         return ["simulator"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _SimPartition:
-        return _SimPartition(self.config, self.rate, self.duration_s)
+        return _SimPartition(self.config, self.rate, self.duration_s, self.stop)

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -53,7 +54,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise SystemExit(f"skuflow: no such file: {args.file}")
     config = _config(args, recovery=not args.no_recovery)
-    summary = run(EventFileSource(args.file), config)
+    stop = threading.Event()
+    summary = run(EventFileSource(args.file, stop), config, stop=stop)
+    if stop.is_set():
+        print("interrupted: the state is saved, run the same command again to resume", file=sys.stderr)
     print(
         f"replayed {summary.records_in:,} records in {summary.seconds:.2f} s "
         f"({summary.events_per_s:,.0f} events/s): {summary.snapshots:,} snapshots, "
@@ -197,17 +201,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
         status = StatusLine()
         status.start()
+        stop = threading.Event()
+        source = SimulatorSource(sim_config, rate=args.rate, duration_s=args.duration, stop=stop)
         try:
-            summary = run(SimulatorSource(sim_config, rate=args.rate, duration_s=args.duration), config)
+            summary = run(source, config, stop=stop)
+        finally:
             status.stop()
-            print(
-                f"done: {summary.records_in:,} events in {summary.seconds:.0f} s, {summary.snapshots:,} snapshots, "
-                f"{summary.rejects:,} exceptions, {summary.duplicates:,} duplicates",
-                file=sys.stderr,
-            )
-        except KeyboardInterrupt:
-            status.stop()
-            print("stopping (Ctrl-C)", file=sys.stderr)
+        print(
+            f"{'stopped (Ctrl-C)' if stop.is_set() else 'done'}: {summary.records_in:,} events in "
+            f"{summary.seconds:.0f} s, {summary.snapshots:,} snapshots, {summary.rejects:,} exceptions, "
+            f"{summary.duplicates:,} duplicates",
+            file=sys.stderr,
+        )
     finally:
         if api.poll() is None:
             api.send_signal(signal.SIGTERM)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +58,33 @@ class RunSummary:
         return self.records_in / self.seconds if self.seconds else 0.0
 
 
-def run(source: Source[Any], config: FlowConfig, outputs: Outputs | None = None) -> RunSummary:
-    """Run until the source ends (or Ctrl-C). With `config.recovery`, state survives
-    restarts: a re-run resumes where the last one stopped and counts nothing twice."""
+@contextmanager
+def graceful_stop(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C / SIGTERM set `stop` (the sources end their input, the flow drains and
+    snapshots); a second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(
+    source: Source[Any], config: FlowConfig, outputs: Outputs | None = None, stop: threading.Event | None = None
+) -> RunSummary:
+    """Run until the source ends. With `stop` (given to the source too), Ctrl-C and
+    SIGTERM end the input gracefully. With `config.recovery`, state survives restarts:
+    a re-run resumes where the last one stopped and counts nothing twice."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
     flow = build_flow(source, outputs or default_outputs(config), config.load_item_master(), config.fold_settings())
     recovery = None
@@ -72,17 +100,18 @@ def run(source: Source[Any], config: FlowConfig, outputs: Outputs | None = None)
         metrics.total(metrics.DUPLICATES),
     )
     start = time.perf_counter()
-    try:
-        cli_main(
-            flow,
-            workers_per_process=config.workers,
-            epoch_interval=config.epoch_interval,
-            recovery_config=recovery,
-        )
-    except BytewaxRuntimeError as exc:
-        if "signal received" in str(exc):  # Bytewax's form of Ctrl-C / SIGTERM
-            raise KeyboardInterrupt from None
-        raise
+    with graceful_stop(stop) if stop is not None else nullcontext():
+        try:
+            cli_main(
+                flow,
+                workers_per_process=config.workers,
+                epoch_interval=config.epoch_interval,
+                recovery_config=recovery,
+            )
+        except BytewaxRuntimeError as exc:
+            if "signal received" in str(exc):  # Bytewax's form of an interrupt
+                raise KeyboardInterrupt from None
+            raise
     elapsed = time.perf_counter() - start
     return RunSummary(
         records_in=int(metrics.total(metrics.EVENTS_IN) - before[0]),
