@@ -59,6 +59,9 @@ class Distributor:
         # Demand is skewed: a few fast movers, a long tail.
         self.weights = [1.0 / (i + 1) ** 0.8 for i in range(config.skus)]
         rng.shuffle(self.weights)
+        # Replenishment scales with velocity: fast movers reorder earlier and in bigger lots.
+        mean_weight = sum(self.weights) / len(self.weights)
+        self.velocity = {s: max(1.0, w / mean_weight) for s, w in zip(self.skus, self.weights, strict=True)}
         self.case_pack = {s: rng.choice((6, 12, 24)) for s in self.skus if rng.random() < 0.6}
         self.discontinued = {s for s in self.skus if rng.random() < config.discontinued_fraction}
         self.keys: dict[tuple[str, str], _Key] = {}
@@ -251,7 +254,7 @@ class Distributor:
         elif roll < 0.89:  # QC hold, released later
             if k.sellable <= 10:
                 return self._replenish(sku, loc, k, now_ms, out)
-            qty = rng.randint(1, max(1, k.sellable // 10))
+            qty = rng.randint(1, min(24, k.sellable // 10))
             k.sellable -= qty
             out.append(self._event("HOLD_PLACED", sku, loc, qty, now_ms, "WMS", reason="QC inspection"))
             self._later(
@@ -278,9 +281,10 @@ class Distributor:
     def _replenish(self, sku: str, loc: str, k: _Key, now_ms: int, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """A purchase order lands after a lead time, in cases when the SKU has them."""
         rng = self.rng
-        if sku not in self.discontinued and k.sellable - k.reserved + k.on_order < 30:
+        velocity = self.velocity[sku]
+        if sku not in self.discontinued and k.sellable - k.reserved + k.on_order < 30 * velocity:
             pack = self.case_pack.get(sku)
-            cases = rng.randint(10, 40)
+            cases = int(rng.randint(10, 40) * velocity)
             qty_ea = cases * pack if pack else cases * 10
             k.on_order += qty_ea
             po = f"PO-{rng.randint(0, 10**7)}"

@@ -190,7 +190,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         sku = sim.skus[fast]
         print(
             f"skuflow up: {len(sim.skus):,} SKUs x {len(sim_config.locations)} locations, "
-            f"channels dtc/amazon/b2b/edi, ~{args.rate:,.0f} events/s. Try:\n"
+            f"channels dtc/amazon/b2b/edi, ~{args.rate:,.0f} operations/s. Try:\n"
             f"  curl {base}/v1/availability/{sku}/{sim_config.locations[0]}\n"
             f"  curl {base}/v1/availability/{sku}\n"
             f"  curl '{base}/v1/skus?limit=5'\n"
@@ -239,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)), help="API port (8000)")
     up.add_argument("--host", default="127.0.0.1", help="API address (127.0.0.1)")
     up.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-    up.add_argument("--rate", type=float, default=1000, help="simulated events per second (1000)")
+    up.add_argument(
+        "--rate", type=float, default=1000, help="simulated operations per second, about 0.8 events each (1000)"
+    )
     up.add_argument("--skus", type=int, default=2000, help="SKUs in the simulated catalogue (2000)")
     up.add_argument("--seed", type=int, default=7, help="simulator seed")
     up.add_argument(
