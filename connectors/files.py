@@ -36,8 +36,9 @@ FileResume = tuple[str, Any]
 
 
 class _JsonLinesPartition(StatefulSourcePartition[RawRecord, FileResume]):
-    def __init__(self, path: Path, fp: str, resume: tuple[int, int] | None, stop: Event | None) -> None:
+    def __init__(self, path: Path, fp: str, resume: tuple[int, int] | None, stop: Event | None, batch: int) -> None:
         self._stop = stop
+        self._batch = batch
         self._f = open(path, "rb")  # noqa: SIM115 - lives as long as the partition
         self._name = path.name
         self._fp = fp
@@ -49,7 +50,7 @@ class _JsonLinesPartition(StatefulSourcePartition[RawRecord, FileResume]):
             raise StopIteration
         out: list[RawRecord] = []
         readline, name = self._f.readline, self._name
-        for _ in range(BATCH):
+        for _ in range(self._batch):
             line = readline()
             if not line:
                 break
@@ -69,8 +70,9 @@ class _JsonLinesPartition(StatefulSourcePartition[RawRecord, FileResume]):
 
 
 class _AvroPartition(StatefulSourcePartition[RawRecord, FileResume]):
-    def __init__(self, path: Path, fp: str, resume: int | None, stop: Event | None) -> None:
+    def __init__(self, path: Path, fp: str, resume: int | None, stop: Event | None, batch: int) -> None:
         self._stop = stop
+        self._batch = batch
         self._f = open(path, "rb")  # noqa: SIM115
         self._name = path.name
         self._fp = fp
@@ -83,7 +85,7 @@ class _AvroPartition(StatefulSourcePartition[RawRecord, FileResume]):
         if self._stop is not None and self._stop.is_set():
             raise StopIteration
         start, name = self._index, self._name
-        out = [(rec, f"{name}#{start + i}") for i, rec in enumerate(islice(self._records, BATCH))]
+        out = [(rec, f"{name}#{start + i}") for i, rec in enumerate(islice(self._records, self._batch))]
         if not out:
             raise StopIteration
         self._index += len(out)
@@ -104,8 +106,9 @@ class EventFileSource(FixedPartitionedSource[RawRecord, Any]):
     read, another file starts at its beginning.
     """
 
-    def __init__(self, path: str | Path, stop: Event | None = None) -> None:
+    def __init__(self, path: str | Path, stop: Event | None = None, batch_size: int = BATCH) -> None:
         self.path = Path(path)
+        self.batch_size = batch_size
         self.avro = is_avro_container(self.path)
         self.stop = stop  # when set, the input ends early (graceful Ctrl-C)
 
@@ -118,8 +121,8 @@ class EventFileSource(FixedPartitionedSource[RawRecord, Any]):
         fp = fingerprint(self.path)
         position = resume_state[1] if resume_state is not None and resume_state[0] == fp else None
         if self.avro:
-            return _AvroPartition(self.path, fp, position, self.stop)
-        return _JsonLinesPartition(self.path, fp, position, self.stop)
+            return _AvroPartition(self.path, fp, position, self.stop, self.batch_size)
+        return _JsonLinesPartition(self.path, fp, position, self.stop, self.batch_size)
 
 
 Encode = Callable[[Any], Any]

@@ -16,6 +16,9 @@ from operators.item_master import BASE_UOM, ItemMaster
 from operators.rejects import Reason, Rejection
 
 _INT64_MAX = 2**63 - 1
+# A trillion base units per event: far beyond any real movement, and it keeps every
+# running total inside Avro's long and JSON's exact-integer range (2**53).
+MAX_BASE_QTY = 10**12
 _EVENT_TYPES = {t.value: t for t in EventType}
 _DISPOSITIONS = {d.value: d for d in Disposition}
 _STATUSES = {s.value: s for s in Status}
@@ -169,7 +172,7 @@ def validate(raw: Any, item_master: ItemMaster, origin: str | None = None) -> In
         bad_qty = quantity < 0
     else:
         bad_qty = quantity <= 0
-    if bad_qty or abs(quantity * factor) > _INT64_MAX:
+    if bad_qty or abs(quantity * factor) > MAX_BASE_QTY:
         return _reject(
             Reason.BAD_QUANTITY, f"quantity {quantity} is not allowed for {etype.value}", raw, origin, fields
         )

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators import InventoryEvent, Reason, Rejection, route, validate
+from operators import InventoryEvent, KeyLedger, Reason, Rejection, route, validate
 from tests.operators.strategies import ITEM_MASTER, T0, raw_event
 
 GOOD: dict[str, Any] = {
@@ -41,6 +41,8 @@ def reason_of(**changes: Any) -> Reason:
         ({"quantity": -1}, Reason.BAD_QUANTITY),
         ({"quantity": "3"}, Reason.BAD_QUANTITY),
         ({"quantity": 2.5}, Reason.BAD_QUANTITY),
+        ({"quantity": 10**13}, Reason.BAD_QUANTITY),
+        ({"quantity": 10**11, "uom": "CS"}, Reason.BAD_QUANTITY),  # 12 x 10**11 base units
         ({"event_type": "ADJUSTMENT", "quantity": 0}, Reason.BAD_QUANTITY),
         ({"event_type": "CYCLE_COUNT", "quantity": -1}, Reason.BAD_QUANTITY),
         ({"event_type": "BALANCE_SNAPSHOT", "quantity": -1}, Reason.BAD_QUANTITY),
@@ -129,6 +131,9 @@ def test_never_raises_on_any_combination_of_fields(data: Any, junk: dict[str, An
         raw.pop(drop, None)
     result = validate(raw, ITEM_MASTER)
     assert isinstance(result, InventoryEvent | Rejection)
-    route(result)  # and routing never raises either
+    for key, item in route(result):  # routing and the fold never raise either
+        if key is not None:
+            sku, location = item.key if not isinstance(item, Rejection) else (item.sku, item.location)
+            KeyLedger(sku or "", location or "").on_batch([item, item])
     if isinstance(result, Rejection):
         result.to_record()
