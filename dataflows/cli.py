@@ -15,8 +15,12 @@ import urllib.request
 from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from dataflows.config import FlowConfig
 
 DEFAULT_PORT = 8000
 
@@ -29,7 +33,7 @@ def _flow_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="Bytewax worker threads (default 1)")
 
 
-def _config(args: argparse.Namespace, **extra: object):  # type: ignore[no-untyped-def]
+def _config(args: argparse.Namespace, **extra: object) -> FlowConfig:
     from dataflows.config import FlowConfig
 
     try:

@@ -19,6 +19,11 @@ def total(counter: Counter) -> float:
     return sum(s.value for m in counter.collect() for s in m.samples if s.name.endswith("_total"))
 
 
+def value(gauge: Gauge) -> float:
+    """Current value of an unlabelled gauge."""
+    return next(s.value for m in gauge.collect() for s in m.samples)
+
+
 _latest_event_time = 0
 
 

@@ -11,10 +11,10 @@ from dataflows import metrics
 
 
 def status_line(rate: float) -> str:
-    last = metrics.LAST_EVENT_TIME._value.get()
+    last = metrics.value(metrics.LAST_EVENT_TIME)
     lag = f"{time.time() * 1000 - last:,.0f} ms" if last else "-"
     return (
-        f"events/s {rate:8,.0f} | keys {metrics.KEYS._value.get():8,.0f} | "
+        f"events/s {rate:8,.0f} | keys {metrics.value(metrics.KEYS):8,.0f} | "
         f"rejects {metrics.total(metrics.REJECTED):7,.0f} | duplicates {metrics.total(metrics.DUPLICATES):7,.0f} | "
         f"last event lag {lag}"
     )
