@@ -6,11 +6,14 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit slow clean help
+KAFKA_PORT ?= 9092
+
+.PHONY: run test lint typecheck unit slow clean help kafka-up kafka-down
 
 help:
 	@echo "make run    - simulated distributor -> dataflow -> RocksDB -> API on http://127.0.0.1:$(PORT)"
 	@echo "make test   - lint, type checks and every test suite (slow ones included)"
+	@echo "make kafka-up / kafka-down - a local single-node KRaft broker on 127.0.0.1:$(KAFKA_PORT)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "skuflow needs Python 3.11 (found " + sys.version.split()[0] + ")")'
@@ -37,6 +40,12 @@ slow: $(STAMP)
 
 test: lint typecheck $(STAMP)
 	$(BIN)/pytest
+
+kafka-up:
+	@KAFKA_PORT=$(KAFKA_PORT) deploy/kafka/kafka.sh up
+
+kafka-down:
+	@KAFKA_PORT=$(KAFKA_PORT) deploy/kafka/kafka.sh down
 
 clean:
 	rm -rf $(VENV) .skuflow .pytest_cache .mypy_cache .ruff_cache .hypothesis

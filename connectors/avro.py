@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
@@ -56,7 +57,14 @@ def rejected_record(rejection: Rejection) -> dict[str, Any]:
     record.pop("payload")
     record["payload_json"] = payload_json
     record["payload_bytes"] = payload_bytes
+    kafka = _KAFKA_ORIGIN.match(rejection.origin or "")
+    record["topic"] = kafka.group(1) if kafka else None
+    record["partition"] = int(kafka.group(2)) if kafka else None
+    record["offset"] = int(kafka.group(3)) if kafka else None
     return record
+
+
+_KAFKA_ORIGIN = re.compile(r"^(.+)/(\d+)@(\d+)$")  # connectors.kafka.origin_of
 
 
 def json_default(value: Any) -> Any:

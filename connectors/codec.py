@@ -10,16 +10,24 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from connectors.wire import AvroWire, WireError
 from operators import ItemMaster, Reason, Rejection, validate
 from operators.routing import Routed, route
 
 RawRecord = tuple[Any, str]
 
 
-def parse(payload: Any, origin: str) -> Mapping[str, Any] | Rejection:
-    """JSON text or bytes to a mapping; anything unreadable is an `undecodable` rejection."""
+def parse(payload: Any, origin: str, wire: AvroWire | None = None) -> Mapping[str, Any] | Rejection:
+    """A record from a container reader as it is; bytes through the Avro `wire` when
+    given (Kafka), else JSON text or bytes (files). Anything unreadable is an
+    `undecodable` rejection that keeps the original payload."""
     if isinstance(payload, Mapping):
         return payload
+    if wire is not None and isinstance(payload, bytes | bytearray):
+        try:
+            return wire.decode(bytes(payload))
+        except WireError as exc:
+            return Rejection(Reason.UNDECODABLE, str(exc), bytes(payload), origin=origin)
     if isinstance(payload, bytes | bytearray | str):
         try:
             parsed = json.loads(payload)
@@ -37,14 +45,15 @@ def parse(payload: Any, origin: str) -> Mapping[str, Any] | Rejection:
 class Decoder:
     """Batch function for the dataflow: raw records -> routed postings and rejections."""
 
-    def __init__(self, item_master: ItemMaster) -> None:
+    def __init__(self, item_master: ItemMaster, wire: AvroWire | None = None) -> None:
         self.item_master = item_master
+        self.wire = wire
 
     def __call__(self, batch: list[RawRecord]) -> list[Routed]:
         out: list[Routed] = []
-        item_master = self.item_master
+        item_master, wire = self.item_master, self.wire
         for payload, origin in batch:
-            raw = parse(payload, origin)
+            raw = parse(payload, origin, wire)
             if isinstance(raw, Rejection):
                 out.append((None, raw))
             else:

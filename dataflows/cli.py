@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import shutil
 import signal
@@ -12,17 +13,20 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 if TYPE_CHECKING:
     from dataflows.config import FlowConfig
+    from serving.replica import Materializer
+    from serving.store import StoreWriter
 
 DEFAULT_PORT = 8000
+EVENTS, SNAPSHOTS, EXCEPTIONS = "inventory.events.v1", "inventory.snapshots.v1", "inventory.exceptions.v1"
 
 
 def _flow_args(p: argparse.ArgumentParser) -> None:
@@ -71,17 +75,162 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _materializer(args: argparse.Namespace) -> tuple[Materializer, StoreWriter]:
+    import schemas
+    from connectors.wire import AvroWire
+    from serving.replica import Materializer
+    from serving.store import StoreWriter
+
+    store = StoreWriter(args.state_dir / "store")
+    wire = AvroWire(schemas.AVAILABILITY_SNAPSHOT, args.schema_registry)
+    return Materializer(args.bootstrap, args.topic, store, wire.decode), store
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from serving.api import create_app
     from serving.exceptions import StoreError
 
+    replica: threading.Thread | None = None
+    stop = threading.Event()
+    if args.bootstrap:  # an API replica: materialize the snapshots topic, then serve it
+        materializer, store = _materializer(args)
+        replica = threading.Thread(target=materializer.run, kwargs={"stop": stop}, name="materializer", daemon=True)
+        replica.start()
     try:
         app = create_app(args.state_dir)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     except StoreError as exc:
         raise SystemExit(f"skuflow: {exc}") from None
+    finally:
+        if replica is not None:
+            stop.set()
+            replica.join(10)
+            store.close()
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    materializer, store = _materializer(args)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        count = materializer.run(until_end=args.until_end, stop=stop)
+    finally:
+        store.close()
+    print(f"materialized {count:,} snapshots from {args.topic} into {args.state_dir / 'store'}", file=sys.stderr)
+    return 0
+
+
+def _read_events(path: Path) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
+    """Raw bytes and the parsed record (None when a line is not a JSON object)."""
+    from connectors.avro import is_avro_container, read_container
+
+    if is_avro_container(path):
+        with open(path, "rb") as f:
+            for record in read_container(f):
+                yield b"", record
+        return
+    with open(path, "rb") as f:
+        for line in f:
+            line = line.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                parsed = None
+            yield line, parsed if isinstance(parsed, dict) else None
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from confluent_kafka import Producer
+
+    import schemas
+    from connectors.kafka import TopicSpec, ensure_topics, producer_config
+    from connectors.wire import AvroWire
+
+    if not args.file.is_file():
+        raise SystemExit(f"skuflow: no such file: {args.file}")
+    if args.framing == "confluent" and not args.schema_registry:
+        raise SystemExit("skuflow: --framing confluent needs --schema-registry URL")
+    ensure_topics(args.bootstrap, [TopicSpec(args.topic, args.partitions)])
+    wire = AvroWire(schemas.INVENTORY_EVENT, args.schema_registry)
+    producer = Producer(producer_config(args.bootstrap))
+    failures: list[str] = []
+
+    def delivered(err: Any, msg: Any) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    sent = raw = 0
+    for line, record in _read_events(args.file):
+        value: bytes = line
+        if record is not None:
+            try:
+                if args.framing == "confluent":
+                    value = wire.encode_confluent(record, f"{args.topic}-value")
+                else:
+                    value = wire.encode_single_object(record)
+            except Exception:  # does not fit the schema: send it as it is, the flow reports it
+                raw += 1
+        else:
+            raw += 1
+        key = record.get("sku") if record else None
+        while True:
+            try:
+                producer.produce(
+                    args.topic, value, key.encode() if isinstance(key, str) else None, on_delivery=delivered
+                )
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+        sent += 1
+    left = producer.flush(60)
+    if failures or left:
+        raise SystemExit(f"skuflow: {len(failures) + left} of {sent} messages were not delivered: {failures[:3]}")
+    print(
+        f"produced {sent:,} events to {args.topic} ({args.framing}; {raw:,} sent as raw bytes because they "
+        f"do not fit the Avro schema)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import schemas
+    from connectors.kafka import KafkaEventSource, TopicSpec, ensure_topics
+    from connectors.wire import AvroWire
+    from dataflows.runner import kafka_outputs, run
+
+    addresses = [a for a in args.addresses.split(";") if a] if args.addresses else None
+    if (args.process_id is None) != (addresses is None):
+        raise SystemExit("skuflow: --process-id and --addresses go together")
+    compact = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+    partitions = ensure_topics(
+        args.bootstrap,
+        [
+            TopicSpec(args.topic, args.partitions),
+            TopicSpec(args.snapshots_topic, args.partitions, compact),
+            TopicSpec(args.exceptions_topic, args.partitions),
+        ],
+    )
+    config = _config(args, recovery=not args.no_recovery, recovery_path=args.recovery_dir)
+    stop = threading.Event()
+    source = KafkaEventSource(args.bootstrap, args.topic, until_end=args.until_end, stop=stop)
+    outputs = kafka_outputs(
+        args.bootstrap, partitions, args.snapshots_topic, args.exceptions_topic, args.schema_registry
+    )
+    wire = AvroWire(schemas.INVENTORY_EVENT, args.schema_registry)
+    summary = run(source, config, outputs, stop=stop, wire=wire, process_id=args.process_id, addresses=addresses)
+    print(
+        f"{'stopped' if stop.is_set() else 'done'}: {summary.records_in:,} events in {summary.seconds:.2f} s "
+        f"({summary.events_per_s:,.0f} events/s), {summary.snapshots:,} snapshots, {summary.rejects:,} exceptions",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -274,14 +423,68 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve",
-        help="the availability API over an existing store",
-        description="Serve the HTTP API over DIR/store (opened read-only; follows a live writer).",
+        help="the availability API over a store (an API replica with --bootstrap)",
+        description="Serve the HTTP API over DIR/store (opened read-only; follows a live writer). "
+        "With --bootstrap, this is an API replica: it materializes the snapshots topic into "
+        "DIR/store (offsets kept there, so a restart resumes) and serves it.",
     )
     serve.add_argument("--state-dir", type=Path, required=True)
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument("--bootstrap", help="Kafka bootstrap servers: materialize the snapshots topic")
+    serve.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
+    serve.add_argument("--schema-registry", help="schema registry URL, for Confluent-framed snapshots")
     serve.set_defaults(func=cmd_serve)
+
+    materialize = sub.add_parser(
+        "materialize",
+        help="the snapshots topic into a local store, without the API",
+        description="Materialize the snapshots topic into DIR/store; keeps the highest version per key "
+        "and the offsets in the same store.",
+    )
+    materialize.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    materialize.add_argument("--state-dir", type=Path, required=True)
+    materialize.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
+    materialize.add_argument("--schema-registry", help="schema registry URL, for Confluent-framed snapshots")
+    materialize.add_argument("--until-end", action="store_true", help="exit at the end of the topic")
+    materialize.set_defaults(func=cmd_materialize)
+
+    produce = sub.add_parser(
+        "produce",
+        help="a JSON Lines or Avro file of events into Kafka",
+        description="Produce every event of FILE to TOPIC as Avro (key: sku). Lines that are not events "
+        "that fit the schema are sent as they are, so the dataflow reports them.",
+    )
+    produce.add_argument("file", type=Path)
+    produce.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    produce.add_argument("--topic", default=EVENTS, help=f"input topic ({EVENTS})")
+    produce.add_argument("--framing", choices=("single-object", "confluent"), default="single-object")
+    produce.add_argument("--schema-registry", help="schema registry URL (needed for --framing confluent)")
+    produce.add_argument("--partitions", type=int, default=4, help="partitions if the topic is created (4)")
+    produce.set_defaults(func=cmd_produce)
+
+    runp = sub.add_parser(
+        "run",
+        help="the production dataflow: Kafka in, Kafka out",
+        description="Consume Avro events from TOPIC, fold them, and publish snapshots (compacted topic, "
+        "key sku|location) and exceptions. Scale out with --process-id/--addresses (one process per "
+        "address, same arguments otherwise).",
+    )
+    runp.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    runp.add_argument("--topic", default=EVENTS, help=f"input topic ({EVENTS})")
+    runp.add_argument("--snapshots-topic", default=SNAPSHOTS)
+    runp.add_argument("--exceptions-topic", default=EXCEPTIONS)
+    runp.add_argument("--partitions", type=int, default=4, help="partitions of topics this creates (4)")
+    runp.add_argument("--schema-registry", help="schema registry URL (Confluent framing in and out)")
+    runp.add_argument("--state-dir", type=Path, required=True)
+    runp.add_argument("--recovery-dir", type=Path, help="Bytewax recovery dir (default STATE_DIR/recovery)")
+    runp.add_argument("--no-recovery", action="store_true")
+    runp.add_argument("--process-id", type=int, help="this process's index in --addresses")
+    runp.add_argument("--addresses", help='every process, "host1:port;host2:port"')
+    runp.add_argument("--until-end", action="store_true", help="stop once every input partition is read to its end")
+    _flow_args(runp)
+    runp.set_defaults(func=cmd_run)
 
     snapshot = sub.add_parser(
         "snapshot",

@@ -43,6 +43,7 @@ class FlowConfig(BaseModel):
     workers: int = Field(1, ge=1, le=64)
     epoch_interval: Duration = timedelta(seconds=10)
     recovery: bool = True
+    recovery_path: Path | None = Field(None, description="Bytewax recovery dir (default: state_dir/recovery)")
 
     @model_validator(mode="after")
     def _check(self) -> FlowConfig:
@@ -66,7 +67,7 @@ class FlowConfig(BaseModel):
 
     @property
     def recovery_dir(self) -> Path:
-        return self.state_dir / "recovery"
+        return self.recovery_path or self.state_dir / "recovery"
 
     def fold_settings(self) -> FoldSettings:
         return FoldSettings(

@@ -17,6 +17,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from connectors.codec import Decoder, RawRecord
+from connectors.wire import AvroWire
 from dataflows import metrics
 from dataflows.logic import FoldLogic, FoldOut
 from operators import AvailabilitySnapshot, FoldSettings, ItemMaster, Rejection
@@ -60,11 +61,13 @@ def build_flow(
     outputs: Outputs,
     item_master: ItemMaster,
     settings: FoldSettings = FoldSettings(),
+    wire: AvroWire | None = None,
     flow_id: str = "skuflow",
 ) -> Dataflow:
+    """The flow; `wire` decodes Avro message bytes (Kafka), else bytes are JSON (files)."""
     flow = Dataflow(flow_id)
     raw = op.input("events_in", flow, source)
-    routed = op.flat_map_batch("decode_validate_route", raw, _counting(Decoder(item_master)))
+    routed = op.flat_map_batch("decode_validate_route", raw, _counting(Decoder(item_master, wire)))
     by_key = op.branch("has_key", routed, lambda item: item[0] is not None)
     folded = op.stateful_batch(
         "fold",

@@ -16,8 +16,11 @@ from bytewax.inputs import Source
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
 import schemas
+from connectors.avro import rejected_record
 from connectors.files import RecordFileSink
+from connectors.kafka import KafkaRecordSink
 from connectors.store_sink import SnapshotStoreSink
+from connectors.wire import AvroWire
 from dataflows import metrics
 from dataflows.config import FlowConfig
 from dataflows.inventory import Outputs, build_flow
@@ -79,20 +82,74 @@ def graceful_stop(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def kafka_outputs(
+    bootstrap: str,
+    partitions: dict[str, int],
+    snapshots_topic: str,
+    exceptions_topic: str,
+    registry_url: str | None = None,
+) -> Outputs:
+    """Snapshots (key sku|location) and rejects (key event_id) as Avro on Kafka: Confluent
+    framing when a schema registry is given, single-object encoding otherwise."""
+    snap_wire = AvroWire(schemas.AVAILABILITY_SNAPSHOT, registry_url)
+    reject_wire = AvroWire(schemas.REJECTED_EVENT, registry_url)
+
+    def frame(wire: AvroWire, topic: str, record: dict[str, Any]) -> bytes:
+        if registry_url:
+            return wire.encode_confluent(record, f"{topic}-value")
+        return wire.encode_single_object(record)
+
+    def encode_snapshot(s: AvailabilitySnapshot) -> tuple[bytes | None, bytes]:
+        return f"{s.sku}|{s.location}".encode(), frame(snap_wire, snapshots_topic, s.to_dict())
+
+    def encode_reject(r: Rejection) -> tuple[bytes | None, bytes]:
+        metrics.REJECTED.labels(r.reason.value).inc()
+        return (r.event_id.encode() if r.event_id else None), frame(reject_wire, exceptions_topic, rejected_record(r))
+
+    return Outputs(
+        snapshots=(KafkaRecordSink(bootstrap, snapshots_topic, partitions[snapshots_topic], encode_snapshot),),
+        exceptions=KafkaRecordSink(bootstrap, exceptions_topic, partitions[exceptions_topic], encode_reject),
+    )
+
+
+def _recovery(config: FlowConfig, process_id: int | None) -> RecoveryConfig | None:
+    """Process 0 (or a lone process) initialises the recovery dir; the others wait for it."""
+    if not config.recovery:
+        return None
+    marker = config.recovery_dir / ".initialised"
+    if process_id in (None, 0):
+        if not marker.exists():
+            config.recovery_dir.mkdir(parents=True, exist_ok=True)
+            if not any(config.recovery_dir.glob("*.sqlite3")):
+                init_db_dir(config.recovery_dir, 1)
+            marker.touch()
+    else:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"recovery dir {config.recovery_dir} was not initialised by process 0")
+            time.sleep(0.1)
+    return RecoveryConfig(config.recovery_dir)
+
+
 def run(
-    source: Source[Any], config: FlowConfig, outputs: Outputs | None = None, stop: threading.Event | None = None
+    source: Source[Any],
+    config: FlowConfig,
+    outputs: Outputs | None = None,
+    stop: threading.Event | None = None,
+    wire: AvroWire | None = None,
+    process_id: int | None = None,
+    addresses: list[str] | None = None,
 ) -> RunSummary:
     """Run until the source ends. With `stop` (given to the source too), Ctrl-C and
     SIGTERM end the input gracefully. With `config.recovery`, state survives restarts:
-    a re-run resumes where the last one stopped and counts nothing twice."""
+    a re-run resumes where the last one stopped and counts nothing twice. With
+    `process_id` and `addresses`, this process is one of a Bytewax cluster."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    flow = build_flow(source, outputs or default_outputs(config), config.load_item_master(), config.fold_settings())
-    recovery = None
-    if config.recovery:
-        if not config.recovery_dir.exists():
-            config.recovery_dir.mkdir(parents=True)
-            init_db_dir(config.recovery_dir, 1)
-        recovery = RecoveryConfig(config.recovery_dir)
+    flow = build_flow(
+        source, outputs or default_outputs(config), config.load_item_master(), config.fold_settings(), wire
+    )
+    recovery = _recovery(config, process_id)
     before = (
         metrics.total(metrics.EVENTS_IN),
         metrics.total(metrics.SNAPSHOTS),
@@ -105,6 +162,8 @@ def run(
             cli_main(
                 flow,
                 workers_per_process=config.workers,
+                process_id=process_id,
+                addresses=addresses,
                 epoch_interval=config.epoch_interval,
                 recovery_config=recovery,
             )

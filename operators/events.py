@@ -63,6 +63,7 @@ PAYLOAD_FIELDS: tuple[str, ...] = (
     "reason",
     "disposition",
     "status",
+    "lot_id",
 )
 
 OrderKey = tuple[int, int, str]
@@ -91,6 +92,7 @@ class InventoryEvent(NamedTuple):
     reason: str | None = None
     disposition: Disposition | None = None
     status: Status | None = None
+    lot_id: str | None = None
     # Stable 64-bit hashes computed once at validation, used by deduplication.
     id_hash: int = 0
     digest: int = 0

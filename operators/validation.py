@@ -40,6 +40,7 @@ _NULLABLE_STRINGS = (
     "account_id",
     "counterpart_location",
     "reason",
+    "lot_id",
 )
 
 
@@ -215,6 +216,7 @@ def validate(raw: Any, item_master: ItemMaster, origin: str | None = None) -> In
         reason=fields["reason"],
         disposition=disposition,
         status=status,
+        lot_id=fields["lot_id"],
         id_hash=stable_hash(event_id),
         digest=payload_digest(fields),
     )

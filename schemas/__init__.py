@@ -14,7 +14,21 @@ REJECTED_EVENT = "rejected_event"
 
 @cache
 def load(name: str) -> dict[str, Any]:
-    """The schema `name` (e.g. "inventory_event") as a JSON object."""
+    """The current schema `name` (e.g. "inventory_event") as a JSON object."""
     text = files(__package__).joinpath(f"{name}.avsc").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+@cache
+def versions(name: str) -> tuple[dict[str, Any], ...]:
+    """Every version of `name` a writer may have used: history/{name}.vN.avsc, then the current one.
+
+    Readers resolve data written with any of them against the current schema.
+    """
+    history = files(__package__).joinpath("history")
+    older = sorted(
+        (p for p in history.iterdir() if p.name.startswith(f"{name}.v") and p.name.endswith(".avsc")),
+        key=lambda p: int(p.name[len(name) + 2 : -len(".avsc")]),
+    )
+    return (*(json.loads(p.read_text()) for p in older), load(name))

@@ -23,12 +23,17 @@ from rocksdict import AccessType, Options, Rdict, WriteBatch, WriteOptions
 from serving.exceptions import StoreError
 
 _SNAP = b"s\x00"
+_OFFSET = b"o\x00"
 _SEP = b"\x00"
 _VERSION_BYTES = 8
 
 
 def snapshot_key(sku: str, location: str) -> bytes:
     return _SNAP + sku.encode() + _SEP + location.encode()
+
+
+def _offset_key(topic: str, partition: int) -> bytes:
+    return _OFFSET + topic.encode() + _SEP + str(partition).encode()
 
 
 def encode_value(snapshot: dict[str, Any]) -> bytes:
@@ -64,19 +69,24 @@ class StoreWriter:
             raise StoreError(f"cannot open store {path} for writing: {exc}") from exc
         self._write_opts = WriteOptions()
 
-    def put_snapshots(self, snapshots: Iterable[dict[str, Any]]) -> int:
-        """Write snapshots newer than what is stored; returns how many were written."""
+    def put_snapshots(
+        self, snapshots: Iterable[dict[str, Any]], offsets: dict[tuple[str, int], int] | None = None
+    ) -> int:
+        """Write snapshots newer than what is stored; returns how many were written.
+
+        `offsets` ((topic, partition) -> next offset) are written in the same atomic
+        batch, so a replica that restarts resumes exactly after what it stored."""
         latest: dict[bytes, dict[str, Any]] = {}
         for snap in snapshots:
             key = snapshot_key(snap["sku"], snap["location"])
             prior = latest.get(key)
             if prior is None or snap["version"] > prior["version"]:
                 latest[key] = snap
-        if not latest:
-            return 0
-        keys: list[str | int | float | bytes | bool] = list(latest)
-        stored: list[bytes | None] = self._db.get(keys) or []
         batch = WriteBatch(raw_mode=True)
+        for (topic, partition), offset in (offsets or {}).items():
+            batch.put(_offset_key(topic, partition), offset.to_bytes(8, "big"))
+        keys: list[str | int | float | bytes | bool] = list(latest)
+        stored: list[bytes | None] = (self._db.get(keys) or []) if keys else []
         written = 0
         for key, old in zip(latest, stored, strict=True):
             snap = latest[key]
@@ -84,9 +94,20 @@ class StoreWriter:
                 continue
             batch.put(key, encode_value(snap))
             written += 1
-        if written:
+        if written or offsets:
             self._db.write(batch, self._write_opts)
         return written
+
+    def offsets(self, topic: str) -> dict[int, int]:
+        """Next offset to read per partition of `topic`, as last stored."""
+        prefix = _OFFSET + topic.encode() + _SEP
+        out: dict[int, int] = {}
+        it = self._db.iter()
+        it.seek(prefix)
+        while it.valid() and it.key().startswith(prefix):
+            out[int(it.key()[len(prefix) :])] = int.from_bytes(it.value(), "big")
+            it.next()
+        return out
 
     def flush(self) -> None:
         self._db.flush_wal(True)

@@ -1,0 +1,132 @@
+"""Avro on the Kafka wire, in both framings, detected per message.
+
+- Confluent wire format: magic byte 0, a 4-byte big-endian schema id, then the Avro
+  body; the writer schema comes from the schema registry (`--schema-registry URL`).
+- Avro single-object encoding: 0xC3 0x01, the 8-byte little-endian CRC-64-AVRO
+  fingerprint of the writer schema, then the body; the writer schema is one of the
+  versions shipped in `schemas/` (no registry needed).
+
+Data written with an older compatible schema version is resolved against the
+current (reader) schema.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from functools import cache
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+import schemas
+from connectors.exceptions import ConnectorError
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+CONFLUENT_MAGIC = b"\x00"
+
+
+class WireError(ConnectorError):
+    """Bytes that are not a decodable message."""
+
+
+def schema_fingerprint(schema: dict[str, Any]) -> bytes:
+    """CRC-64-AVRO of the Parsing Canonical Form, as the 8 little-endian bytes of the header."""
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
+
+
+class AvroWire:
+    """Encoder/decoder of one record type (e.g. "inventory_event") on the wire."""
+
+    def __init__(self, name: str, registry_url: str | None = None) -> None:
+        self.name = name
+        self.current = schemas.load(name)
+        self.reader = fastavro.parse_schema(self.current)
+        self._header = SINGLE_OBJECT_MAGIC + schema_fingerprint(self.current)
+        self._by_fingerprint = {schema_fingerprint(v): fastavro.parse_schema(v) for v in schemas.versions(name)}
+        self._registry_url = registry_url
+        self._registry: Any = None
+        self._by_id: dict[int, Any] = {}
+        self._confluent_header: bytes | None = None
+
+    # -- decoding --------------------------------------------------------------
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """The record in `data` (either framing), resolved to the current schema."""
+        if data[:2] == SINGLE_OBJECT_MAGIC and len(data) >= 10:
+            writer = self._by_fingerprint.get(data[2:10])
+            if writer is None:
+                raise WireError(f"single-object message with unknown schema fingerprint {data[2:10].hex()}")
+            return self._read(data, 10, writer)
+        if data[:1] == CONFLUENT_MAGIC and len(data) >= 5:
+            return self._read(data, 5, self._writer_for_id(int.from_bytes(data[1:5], "big")))
+        raise WireError("neither Confluent (0x00 + schema id) nor single-object (0xC3 0x01) Avro framing")
+
+    def _read(self, data: bytes, start: int, writer: Any) -> dict[str, Any]:
+        buf = io.BytesIO(data)
+        buf.seek(start)
+        try:
+            record = fastavro.schemaless_reader(buf, writer, None if writer is self.reader else self.reader)
+        except Exception as exc:  # fastavro raises many types on corrupt input
+            raise WireError(f"Avro body does not decode: {type(exc).__name__}: {exc}") from exc
+        if buf.tell() != len(data):
+            raise WireError(f"{len(data) - buf.tell()} trailing bytes after the Avro record")
+        if not isinstance(record, dict):
+            raise WireError("the Avro body is not a record")
+        return record
+
+    def _client(self) -> Any:
+        if self._registry_url is None:
+            raise WireError("Confluent-framed message but no --schema-registry was given")
+        if self._registry is None:
+            from confluent_kafka.schema_registry import SchemaRegistryClient
+
+            self._registry = SchemaRegistryClient({"url": self._registry_url})
+        return self._registry
+
+    def _writer_for_id(self, schema_id: int) -> Any:
+        writer = self._by_id.get(schema_id)
+        if writer is None:
+            try:
+                found = self._client().get_schema(schema_id)
+                writer = fastavro.parse_schema(json.loads(found.schema_str))
+            except WireError:
+                raise
+            except Exception as exc:
+                raise WireError(f"schema id {schema_id} not resolved by the registry: {exc}") from exc
+            self._by_id[schema_id] = writer
+        return writer
+
+    # -- encoding --------------------------------------------------------------
+
+    def encode_single_object(self, record: dict[str, Any], schema: dict[str, Any] | None = None) -> bytes:
+        """Single-object encoding with the current schema (or an older `schema` version)."""
+        if schema is None:
+            header, parsed = self._header, self.reader
+        else:
+            header, parsed = (
+                SINGLE_OBJECT_MAGIC + schema_fingerprint(schema),
+                _parsed(json.dumps(schema, sort_keys=True)),
+            )
+        buf = io.BytesIO()
+        buf.write(header)
+        fastavro.schemaless_writer(buf, parsed, record)
+        return buf.getvalue()
+
+    def encode_confluent(self, record: dict[str, Any], subject: str) -> bytes:
+        """Confluent wire format; registers the current schema under `subject` once."""
+        if self._confluent_header is None:
+            from confluent_kafka.schema_registry import Schema
+
+            schema_id = self._client().register_schema(subject, Schema(to_parsing_canonical_form(self.current), "AVRO"))
+            self._confluent_header = CONFLUENT_MAGIC + int(schema_id).to_bytes(4, "big")
+        buf = io.BytesIO()
+        buf.write(self._confluent_header)
+        fastavro.schemaless_writer(buf, self.reader, record)
+        return buf.getvalue()
+
+
+@cache
+def _parsed(schema_json: str) -> Any:
+    return fastavro.parse_schema(json.loads(schema_json))
