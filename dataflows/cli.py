@@ -35,6 +35,7 @@ def _flow_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dedup-retention", default="7d", help="how long event ids are remembered (default 7d)")
     p.add_argument("--changes-format", choices=("jsonl", "avro"), default="jsonl", help="change stream file format")
     p.add_argument("--workers", type=int, default=1, help="Bytewax worker threads (default 1)")
+    p.add_argument("--epoch-interval", default="10s", help="how often state is snapshotted for recovery (default 10s)")
 
 
 def _config(args: argparse.Namespace, **extra: object) -> FlowConfig:
@@ -48,7 +49,7 @@ def _config(args: argparse.Namespace, **extra: object) -> FlowConfig:
             dedup_retention=args.dedup_retention,
             changes_format=args.changes_format,
             workers=args.workers,
-            **extra,
+            **({"epoch_interval": args.epoch_interval} | extra),
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())

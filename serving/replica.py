@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from serving.exceptions import StoreError
 from serving.store import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,19 @@ class Materializer:
         self.applied = 0
         self.undecodable = 0
 
+    def _wait_for_topic(self, consumer: Consumer, stop: threading.Event | None) -> list[int] | None:
+        """Replicas may start before the dataflow has created the topic: wait for it."""
+        warned = False
+        while stop is None or not stop.is_set():
+            meta = consumer.list_topics(self.topic, timeout=30).topics.get(self.topic)
+            if meta is not None and meta.error is None and meta.partitions:
+                return sorted(meta.partitions)
+            if not warned:
+                log.warning("waiting for topic %s to exist", self.topic)
+                warned = True
+            time.sleep(0.5)
+        return None
+
     def run(self, until_end: bool = False, stop: threading.Event | None = None) -> int:
         """Materialize until `stop` is set (or, with `until_end`, until every partition
         is read to its end); returns the number of messages stored."""
@@ -51,15 +64,14 @@ class Materializer:
             }
         )
         try:
-            meta = consumer.list_topics(self.topic, timeout=30).topics[self.topic]
-            if meta.error is not None:
-                raise StoreError(f"cannot read topic {self.topic}: {meta.error}")
-            partitions = sorted(meta.partitions)
+            partitions = self._wait_for_topic(consumer, stop)
+            if partitions is None:
+                return self.applied
             stored = self.store.offsets(self.topic)
             consumer.assign([TopicPartition(self.topic, p, stored.get(p, OFFSET_BEGINNING)) for p in partitions])
             at_end: set[int] = set()
             while stop is None or not stop.is_set():
-                msgs = consumer.consume(2000, 0.05)
+                msgs = consumer.consume(500, 0.005)  # librdkafka waits the full timeout for a short batch
                 snapshots: list[dict[str, Any]] = []
                 offsets: dict[tuple[str, int], int] = {}
                 for msg in msgs:

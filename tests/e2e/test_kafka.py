@@ -134,3 +134,201 @@ def test_both_framings_and_an_older_schema_version(kafka_bootstrap: str, tmp_pat
         # Snapshots come out Confluent-framed too when the flow has a registry.
         got = materialized(kafka_bootstrap, t, tmp_path / "replica", "--schema-registry", registry.url)
     assert_matches_expected(got, read_jsonl(MEDIUM / "expected_snapshots.jsonl"))
+
+
+def oracle(path: Path, item_master: Path) -> dict[tuple[str, str], dict[str, int]]:
+    """The pure fold of a file of events: each id once, sorted per key, no dataflow involved."""
+    import csv
+    from collections import defaultdict
+
+    from operators import EMPTY, InventoryEvent, ItemMaster, fold, postings, validate
+
+    with open(item_master, newline="") as f:
+        im = ItemMaster.from_rows(csv.DictReader(f))
+    first: dict[str, InventoryEvent] = {}
+    for raw in read_jsonl(path):
+        event = validate(raw, im)
+        if isinstance(event, InventoryEvent):
+            first.setdefault(event.event_id, event)
+    per_key = defaultdict(list)
+    for event in sorted(first.values(), key=lambda e: e.order_key):
+        for p in postings(event):
+            per_key[p.key].append(p)
+    out = {}
+    for key, ps in per_key.items():
+        s = fold(ps, EMPTY)
+        out[key] = {
+            "sellable": s.sellable,
+            "reserved": s.reserved,
+            "picked": s.picked,
+            "quarantine": s.quarantine,
+            "damaged": s.damaged,
+            "in_transit": s.in_transit,
+            "version": len(ps),
+        }
+    return out
+
+
+def as_state(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, int]]:
+    fields = ("sellable", "reserved", "picked", "quarantine", "damaged", "in_transit", "version")
+    return {(r["sku"], r["location"]): {f: r[f] for f in fields} for r in rows}
+
+
+def test_two_processes_give_the_single_process_result(kafka_bootstrap: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.helpers import free_port
+
+    t = topics()
+    ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 4)])
+    skuflow("produce", str(MEDIUM / "events.jsonl"), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
+    addresses = f"127.0.0.1:{free_port()};127.0.0.1:{free_port()}"
+    args = [
+        "run",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--topic",
+        t["events"],
+        "--snapshots-topic",
+        t["snapshots"],
+        "--exceptions-topic",
+        t["exceptions"],
+        "--state-dir",
+        str(tmp_path / "flow"),
+        "--item-master",
+        str(MEDIUM / "item_master.csv"),
+        "--until-end",
+        "--addresses",
+        addresses,
+    ]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dataflows.cli", *args, "--process-id", str(i)], stderr=subprocess.PIPE, text=True
+        )
+        for i in range(2)
+    ]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    counts = [int(e.split("done: ")[1].split(" events")[0].replace(",", "")) for e in errs]
+    assert all(counts) and sum(counts) == len(read_jsonl(MEDIUM / "events.jsonl"))  # both did real work
+    assert_matches_expected(
+        materialized(kafka_bootstrap, t, tmp_path / "replica"), read_jsonl(MEDIUM / "expected_snapshots.jsonl")
+    )
+
+
+def test_sigkill_at_three_points_loses_nothing_and_counts_nothing_twice(kafka_bootstrap: str, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    events, item_master = tmp_path / "events.jsonl", tmp_path / "im.csv"
+    skuflow(
+        "simulate",
+        "--events",
+        "80000",
+        "--skus",
+        "800",
+        "--format",
+        "jsonl",
+        "--out",
+        str(events),
+        "--item-master-out",
+        str(item_master),
+    )
+    t = topics()
+    ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 4)])
+    skuflow("produce", str(events), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
+    args = [
+        sys.executable,
+        "-m",
+        "dataflows.cli",
+        "run",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--topic",
+        t["events"],
+        "--snapshots-topic",
+        t["snapshots"],
+        "--exceptions-topic",
+        t["exceptions"],
+        "--state-dir",
+        str(tmp_path / "flow"),
+        "--item-master",
+        str(item_master),
+        "--until-end",
+        "--epoch-interval",
+        "1s",
+    ]
+    killed = 0
+    for delay in (2.5, 3.0, 3.5):  # each after start-up, while it consumes
+        proc = subprocess.Popen(args, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait(30)
+    assert killed == 3, "the run finished before it could be killed: make the input bigger"
+    final = subprocess.run(args, check=True, stderr=subprocess.PIPE, text=True, timeout=300)  # resume to the end
+    resumed = int(final.stderr.split("done: ")[1].split(" events")[0].replace(",", ""))
+    assert 0 < resumed < 80000, final.stderr  # it picked up from the recovery snapshot, not from the start
+    got = as_state(materialized(kafka_bootstrap, t, tmp_path / "replica"))
+    expected = oracle(events, item_master)
+    assert got.keys() == expected.keys()
+    wrong = {k: (got[k], expected[k]) for k in expected if got[k] != expected[k]}
+    assert not wrong, list(wrong.items())[:3]
+
+
+def test_api_replicas_converge(kafka_bootstrap: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import free_port, http_get, wait_http
+
+    t = topics()
+    ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 4)])
+    ports = [free_port(), free_port()]
+    replicas = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dataflows.cli",
+                "serve",
+                "--bootstrap",
+                kafka_bootstrap,
+                "--topic",
+                t["snapshots"],
+                "--state-dir",
+                str(tmp_path / f"r{i}"),
+                "--port",
+                str(port),
+            ]
+        )
+        for i, port in enumerate(ports)
+    ]
+    try:
+        # The replicas start before the snapshots topic exists: they wait for the dataflow to create it.
+        for port in ports:
+            wait_http(f"http://127.0.0.1:{port}/healthz")
+        skuflow("produce", str(MEDIUM / "events.jsonl"), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
+        run_flow(kafka_bootstrap, t, tmp_path / "flow")
+        expected = read_jsonl(MEDIUM / "expected_snapshots.jsonl")
+        deadline = time.monotonic() + 30
+        for row in expected:
+            for port in ports:
+                while True:
+                    status, body = http_get(f"http://127.0.0.1:{port}/v1/availability/{row['sku']}/{row['location']}")
+                    if status == 200 and {k: body[k] for k in row} == row:
+                        break
+                    assert time.monotonic() < deadline, (port, row, status, body)
+                    time.sleep(0.05)
+        a = http_get(f"http://127.0.0.1:{ports[0]}/v1/skus?limit=1000")[1]
+        b = http_get(f"http://127.0.0.1:{ports[1]}/v1/skus?limit=1000")[1]
+        assert a == b and len(a["skus"]) == len({r["sku"] for r in expected})
+    finally:
+        for r in replicas:
+            r.terminate()
+            r.wait(15)
