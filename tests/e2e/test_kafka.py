@@ -332,3 +332,68 @@ def test_api_replicas_converge(kafka_bootstrap: str, tmp_path: Path) -> None:
         for r in replicas:
             r.terminate()
             r.wait(15)
+
+
+def test_rescale_from_one_process_to_two_after_a_crash(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Bytewax rescaling: stop (here: SIGKILL), then resume from recovery with another process count."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import free_port
+
+    events, item_master = tmp_path / "events.jsonl", tmp_path / "im.csv"
+    skuflow(
+        "simulate",
+        "--events",
+        "60000",
+        "--skus",
+        "600",
+        "--format",
+        "jsonl",
+        "--out",
+        str(events),
+        "--item-master-out",
+        str(item_master),
+    )
+    t = topics()
+    ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 4)])
+    skuflow("produce", str(events), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
+    common = [
+        sys.executable,
+        "-m",
+        "dataflows.cli",
+        "run",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--topic",
+        t["events"],
+        "--snapshots-topic",
+        t["snapshots"],
+        "--exceptions-topic",
+        t["exceptions"],
+        "--state-dir",
+        str(tmp_path / "flow"),
+        "--item-master",
+        str(item_master),
+        "--until-end",
+        "--epoch-interval",
+        "1s",
+    ]
+    one = subprocess.Popen(common, stderr=subprocess.DEVNULL)
+    time.sleep(3)
+    assert one.poll() is None, "finished before the crash: make the input bigger"
+    one.send_signal(signal.SIGKILL)
+    one.wait(30)
+    addresses = f"127.0.0.1:{free_port()};127.0.0.1:{free_port()}"
+    two = [
+        subprocess.Popen([*common, "--addresses", addresses, "--process-id", str(i)], stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    errs = [p.communicate(timeout=180)[1] for p in two]
+    assert [p.returncode for p in two] == [0, 0], errs
+    resumed = sum(int(e.split("done: ")[1].split(" events")[0].replace(",", "")) for e in errs)
+    assert 0 < resumed < 60000  # the two processes took over from the snapshot
+    got = as_state(materialized(kafka_bootstrap, t, tmp_path / "replica"))
+    assert got == oracle(events, item_master)
