@@ -129,7 +129,9 @@ class _Lane(StatefulSinkPartition[Any, None]):
 
     def _check(self) -> None:
         if self._failure is not None:
-            raise ConnectorError(self._failure + " (stopping: nothing may be lost)")
+            message = self._failure + " (stopping: nothing may be lost)"
+            log.critical(message)  # said here too: Bytewax may abort before printing the exception
+            raise ConnectorError(message)
 
     def write_batch(self, values: list[Any]) -> None:
         produce, topic, partition = self._producer.produce, self._topic, self._partition
@@ -152,8 +154,15 @@ class _Lane(StatefulSinkPartition[Any, None]):
         return None
 
     def close(self) -> None:
-        self._producer.flush(60)
-        self._check()
+        left = self._producer.flush(60)  # never raise here: Bytewax calls close while unwinding
+        if left or self._failure:
+            log.critical(
+                "closing %s/%s with %d unacknowledged messages (%s)",
+                self._topic,
+                self._partition,
+                left,
+                self._failure or "timeout",
+            )
 
 
 class KafkaRecordSink(FixedPartitionedSink[Any, None]):

@@ -397,3 +397,33 @@ def test_rescale_from_one_process_to_two_after_a_crash(kafka_bootstrap: str, tmp
     assert 0 < resumed < 60000  # the two processes took over from the snapshot
     got = as_state(materialized(kafka_bootstrap, t, tmp_path / "replica"))
     assert got == oracle(events, item_master)
+
+
+def test_a_failed_delivery_stops_the_dataflow_loudly(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """The broker refuses every snapshot (topic max.message.bytes too small): the flow must
+    fail with the delivery error, not carry on as if the snapshots were published."""
+    t = topics()
+    ensure_topics(
+        kafka_bootstrap, [TopicSpec(t["events"], 4), TopicSpec(t["snapshots"], 4, {"max.message.bytes": "64"})]
+    )
+    skuflow("produce", str(GOLDEN / "small" / "events.jsonl"), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
+    proc = skuflow(
+        "run",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--topic",
+        t["events"],
+        "--snapshots-topic",
+        t["snapshots"],
+        "--exceptions-topic",
+        t["exceptions"],
+        "--state-dir",
+        str(tmp_path / "flow"),
+        "--item-master",
+        str(GOLDEN / "small" / "item_master.csv"),
+        "--until-end",
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert f"delivery to {t['snapshots']}/" in proc.stderr and "nothing may be lost" in proc.stderr
