@@ -20,7 +20,10 @@ BUCKETS: tuple[str, ...] = ("sellable", "reserved", "picked", "quarantine", "dam
 
 
 class Buckets(NamedTuple):
-    """State of one key. `orders` is open reserved quantity per order_id (read-only)."""
+    """State of one key. `orders`: open reserved quantity per order_id. `accounts`: each
+    account's net reservations here (created minus released; picks keep them: that stock
+    went to the account), which ring-fences count as consumed. `order_accounts`: the
+    account of each open order that has one. All three mappings are read-only."""
 
     sellable: int = 0
     reserved: int = 0
@@ -29,6 +32,8 @@ class Buckets(NamedTuple):
     damaged: int = 0
     in_transit: int = 0
     orders: Mapping[str, int] = _NO_ORDERS
+    accounts: Mapping[str, int] = _NO_ORDERS
+    order_accounts: Mapping[str, str] = _NO_ORDERS  # type: ignore[assignment]
 
     @property
     def on_hand(self) -> int:
@@ -71,24 +76,80 @@ def _with_order(orders: Mapping[str, int], order_id: str, remaining: int) -> Map
     return changed if changed else _NO_ORDERS
 
 
+def _with_count(counts: Mapping[str, int], key: str, value: int) -> Mapping[str, int]:
+    changed = dict(counts)
+    if value:
+        changed[key] = value
+    else:
+        changed.pop(key, None)
+    return changed if changed else _NO_ORDERS
+
+
+def _without(mapping: Mapping[str, str], key: str) -> Mapping[str, str]:
+    if key not in mapping:
+        return mapping
+    changed = dict(mapping)
+    del changed[key]
+    return changed
+
+
 def _receipt(s: Buckets, e: InventoryEvent) -> Buckets:
     q = e.base_qty
     if e.status is Status.QUARANTINE:
-        return Buckets(s.sellable, s.reserved, s.picked, s.quarantine + q, s.damaged, s.in_transit, s.orders)
+        return Buckets(
+            s.sellable,
+            s.reserved,
+            s.picked,
+            s.quarantine + q,
+            s.damaged,
+            s.in_transit,
+            s.orders,
+            s.accounts,
+            s.order_accounts,
+        )
     if e.status is Status.DAMAGED:
-        return Buckets(s.sellable, s.reserved, s.picked, s.quarantine, s.damaged + q, s.in_transit, s.orders)
-    return Buckets(s.sellable + q, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit, s.orders)
+        return Buckets(
+            s.sellable,
+            s.reserved,
+            s.picked,
+            s.quarantine,
+            s.damaged + q,
+            s.in_transit,
+            s.orders,
+            s.accounts,
+            s.order_accounts,
+        )
+    return Buckets(
+        s.sellable + q,
+        s.reserved,
+        s.picked,
+        s.quarantine,
+        s.damaged,
+        s.in_transit,
+        s.orders,
+        s.accounts,
+        s.order_accounts,
+    )
 
 
 def _cycle_count(s: Buckets, e: InventoryEvent) -> Buckets:
-    return Buckets(e.base_qty, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit, s.orders)
+    return Buckets(
+        e.base_qty, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit, s.orders, s.accounts, s.order_accounts
+    )
 
 
 def _reservation_created(s: Buckets, e: InventoryEvent) -> Buckets:
     oid = e.order_id or ""
     q = e.base_qty
     orders = _with_order(s.orders, oid, s.orders.get(oid, 0) + q)
-    return Buckets(s.sellable, s.reserved + q, s.picked, s.quarantine, s.damaged, s.in_transit, orders)
+    accounts, order_accounts = s.accounts, s.order_accounts
+    if e.account_id:
+        accounts = _with_count(accounts, e.account_id, accounts.get(e.account_id, 0) + q)
+        if order_accounts.get(oid) != e.account_id:
+            order_accounts = {**order_accounts, oid: e.account_id}
+    return Buckets(
+        s.sellable, s.reserved + q, s.picked, s.quarantine, s.damaged, s.in_transit, orders, accounts, order_accounts
+    )
 
 
 def _reservation_released(s: Buckets, e: InventoryEvent) -> Buckets:
@@ -98,7 +159,15 @@ def _reservation_released(s: Buckets, e: InventoryEvent) -> Buckets:
     if r <= 0:
         return s
     orders = _with_order(s.orders, oid, open_qty - r)
-    return Buckets(s.sellable, s.reserved - r, s.picked, s.quarantine, s.damaged, s.in_transit, orders)
+    accounts, order_accounts = s.accounts, s.order_accounts
+    account = order_accounts.get(oid)
+    if account is not None:
+        accounts = _with_count(accounts, account, accounts.get(account, 0) - r)
+        if oid not in orders:
+            order_accounts = _without(order_accounts, oid)
+    return Buckets(
+        s.sellable, s.reserved - r, s.picked, s.quarantine, s.damaged, s.in_transit, orders, accounts, order_accounts
+    )
 
 
 def _pick_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
@@ -107,47 +176,158 @@ def _pick_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
     open_qty = s.orders.get(oid, 0)
     c = min(q, open_qty)
     if c <= 0:
-        return Buckets(s.sellable - q, s.reserved, s.picked + q, s.quarantine, s.damaged, s.in_transit, s.orders)
+        return Buckets(
+            s.sellable - q,
+            s.reserved,
+            s.picked + q,
+            s.quarantine,
+            s.damaged,
+            s.in_transit,
+            s.orders,
+            s.accounts,
+            s.order_accounts,
+        )
     orders = _with_order(s.orders, oid, open_qty - c)
-    return Buckets(s.sellable - q, s.reserved - c, s.picked + q, s.quarantine, s.damaged, s.in_transit, orders)
+    order_accounts = s.order_accounts if oid in orders else _without(s.order_accounts, oid)
+    return Buckets(
+        s.sellable - q,
+        s.reserved - c,
+        s.picked + q,
+        s.quarantine,
+        s.damaged,
+        s.in_transit,
+        orders,
+        s.accounts,
+        order_accounts,
+    )
 
 
 def _shipment_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
-    return Buckets(s.sellable, s.reserved, s.picked - e.base_qty, s.quarantine, s.damaged, s.in_transit, s.orders)
+    return Buckets(
+        s.sellable,
+        s.reserved,
+        s.picked - e.base_qty,
+        s.quarantine,
+        s.damaged,
+        s.in_transit,
+        s.orders,
+        s.accounts,
+        s.order_accounts,
+    )
 
 
 def _transfer_shipped(s: Buckets, e: InventoryEvent) -> Buckets:
-    return Buckets(s.sellable - e.base_qty, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit, s.orders)
+    return Buckets(
+        s.sellable - e.base_qty,
+        s.reserved,
+        s.picked,
+        s.quarantine,
+        s.damaged,
+        s.in_transit,
+        s.orders,
+        s.accounts,
+        s.order_accounts,
+    )
 
 
 def _transfer_received(s: Buckets, e: InventoryEvent) -> Buckets:
     q = e.base_qty
-    return Buckets(s.sellable + q, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit - q, s.orders)
+    return Buckets(
+        s.sellable + q,
+        s.reserved,
+        s.picked,
+        s.quarantine,
+        s.damaged,
+        s.in_transit - q,
+        s.orders,
+        s.accounts,
+        s.order_accounts,
+    )
 
 
 def _return_received(s: Buckets, e: InventoryEvent) -> Buckets:
-    return Buckets(s.sellable, s.reserved, s.picked, s.quarantine + e.base_qty, s.damaged, s.in_transit, s.orders)
+    return Buckets(
+        s.sellable,
+        s.reserved,
+        s.picked,
+        s.quarantine + e.base_qty,
+        s.damaged,
+        s.in_transit,
+        s.orders,
+        s.accounts,
+        s.order_accounts,
+    )
 
 
 def _return_dispositioned(s: Buckets, e: InventoryEvent) -> Buckets:
     q = e.base_qty
     d = e.disposition
     if d is Disposition.RESTOCK:
-        return Buckets(s.sellable + q, s.reserved, s.picked, s.quarantine - q, s.damaged, s.in_transit, s.orders)
+        return Buckets(
+            s.sellable + q,
+            s.reserved,
+            s.picked,
+            s.quarantine - q,
+            s.damaged,
+            s.in_transit,
+            s.orders,
+            s.accounts,
+            s.order_accounts,
+        )
     if d is Disposition.REFURBISH or d is Disposition.DAMAGED:
-        return Buckets(s.sellable, s.reserved, s.picked, s.quarantine - q, s.damaged + q, s.in_transit, s.orders)
+        return Buckets(
+            s.sellable,
+            s.reserved,
+            s.picked,
+            s.quarantine - q,
+            s.damaged + q,
+            s.in_transit,
+            s.orders,
+            s.accounts,
+            s.order_accounts,
+        )
     # SCRAP leaves the building
-    return Buckets(s.sellable, s.reserved, s.picked, s.quarantine - q, s.damaged, s.in_transit, s.orders)
+    return Buckets(
+        s.sellable,
+        s.reserved,
+        s.picked,
+        s.quarantine - q,
+        s.damaged,
+        s.in_transit,
+        s.orders,
+        s.accounts,
+        s.order_accounts,
+    )
 
 
 def _hold_placed(s: Buckets, e: InventoryEvent) -> Buckets:
     q = e.base_qty
-    return Buckets(s.sellable - q, s.reserved, s.picked, s.quarantine + q, s.damaged, s.in_transit, s.orders)
+    return Buckets(
+        s.sellable - q,
+        s.reserved,
+        s.picked,
+        s.quarantine + q,
+        s.damaged,
+        s.in_transit,
+        s.orders,
+        s.accounts,
+        s.order_accounts,
+    )
 
 
 def _hold_released(s: Buckets, e: InventoryEvent) -> Buckets:
     q = e.base_qty
-    return Buckets(s.sellable + q, s.reserved, s.picked, s.quarantine - q, s.damaged, s.in_transit, s.orders)
+    return Buckets(
+        s.sellable + q,
+        s.reserved,
+        s.picked,
+        s.quarantine - q,
+        s.damaged,
+        s.in_transit,
+        s.orders,
+        s.accounts,
+        s.order_accounts,
+    )
 
 
 def _balance_snapshot(s: Buckets, e: InventoryEvent) -> Buckets:

@@ -30,6 +30,7 @@ class AvailabilitySnapshot:
     as_of: int
     last_event_id: str
     correlation_ids: tuple[str, ...] = ()
+    accounts: tuple[tuple[str, int], ...] = ()  # net reservations per account, sorted
 
     @classmethod
     def of(
@@ -57,6 +58,7 @@ class AvailabilitySnapshot:
             as_of,
             last_event_id,
             correlation_ids,
+            tuple(sorted(state.accounts.items())),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,4 +77,5 @@ class AvailabilitySnapshot:
             "as_of": self.as_of,
             "last_event_id": self.last_event_id,
             "correlation_ids": list(self.correlation_ids),
+            "accounts": dict(self.accounts),
         }

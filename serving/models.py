@@ -28,6 +28,9 @@ class Snapshot(BaseModel):
     as_of: int = Field(description="Latest event time folded, epoch milliseconds.")
     last_event_id: str
     correlation_ids: list[str] = Field(default_factory=list, description="Of the events behind the last change.")
+    accounts: dict[str, int] = Field(
+        default_factory=dict, description="Each account's net reservations here (for ring-fenced contract stock)."
+    )
 
 
 class Totals(BaseModel):

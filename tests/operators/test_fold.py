@@ -114,3 +114,16 @@ def test_apply_is_pure() -> None:
     run(before, ev("PICK_CONFIRMED", 3, order_id="O-1"))
     run(before, ev("RESERVATION_CREATED", 3, order_id="O-1", channel="b2b"))
     assert before == Buckets(orders=frozen)
+
+
+def test_account_consumption_counts_reservations_net_of_releases_and_survives_picks() -> None:
+    s = run(EMPTY, ev("RECEIPT", 100))
+    s = run(s, ev("RESERVATION_CREATED", 30, order_id="O-1", channel="b2b", account_id="ACME"))
+    s = run(s, ev("RESERVATION_CREATED", 5, order_id="O-2", channel="dtc"))  # no account
+    assert s.accounts == {"ACME": 30} and s.order_accounts == {"O-1": "ACME"}
+    s = run(s, ev("RESERVATION_RELEASED", 10, order_id="O-1"))
+    assert s.accounts == {"ACME": 20}
+    s = run(s, ev("PICK_CONFIRMED", 20, order_id="O-1"))  # the account got its stock: still consumed
+    assert s.accounts == {"ACME": 20} and s.order_accounts == {} and s.reserved == 5
+    s = run(s, ev("RESERVATION_RELEASED", 20, order_id="O-1"))  # nothing left open to release
+    assert s.accounts == {"ACME": 20}
