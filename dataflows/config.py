@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -11,21 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from operators import FoldSettings, ItemMaster
-
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value: object) -> object:
-    """'24h', '7d', '90m', '30s', '250ms' or seconds as a number."""
-    if isinstance(value, str):
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", value)
-        if not m:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 90m, 24h, 7d)")
-        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2) or "s"])
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    return value
-
+from operators.durations import parse_duration
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 

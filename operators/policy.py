@@ -32,6 +32,7 @@ class Channel:
     allocation_cap: float = 1.0  # share of pooled available the channel may see
     low_stock_below: int = 0  # publish 0 when the figure is below this
     priority: int = 0  # higher first: lower-priority channels also hold back higher ones' safety stock
+    max_updates_per_s: float | None = None  # publication rate limit (None: unlimited)
 
     def eligible(self, location: str) -> bool:
         return self.locations is None or location in self.locations

@@ -1,0 +1,84 @@
+"""The policy file: the example loads as documented, and every mistake names its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connectors.policy_file import PolicyError, load_policy, parse_policy
+from operators.policy import StaleMode
+
+EXAMPLE = Path(__file__).parent.parent.parent / "deploy" / "policy.example.yaml"
+
+
+def test_the_example_policy_loads_with_every_feature() -> None:
+    policy = load_policy(EXAMPLE)
+    assert policy.version == "2026-11-01"
+    amazon = policy.channel("amazon")
+    assert amazon.locations == frozenset({"WH-EAST", "WH-WEST"}) and amazon.allocation_cap == 0.6
+    assert amazon.low_stock_below == 5 and amazon.max_updates_per_s == 50
+    assert amazon.safety_stock_for("SKU-0100042").units == 25
+    assert amazon.safety_stock_for("SKU-0100001").percent == 20
+    assert amazon.safety_stock_for("SKU-0200001").percent == 10
+    assert policy.channel("b2b").priority == 3 and policy.channel("dtc").locations == frozenset({"WH-EAST"})
+    assert [(f.account, f.location, f.quantity) for f in policy.ring_fences] == [
+        ("ACCT-001", "WH-EAST", 200),
+        ("ACCT-002", None, 100),
+    ]
+    rule = policy.stale_rule("3PL-CENTRAL")
+    assert rule is not None and rule.mode is StaleMode.CAP and rule.after_ms == 900_000 and rule.cap_units == 10
+    assert policy.bundles[0].components == (("SKU-0100001", 1), ("SKU-0100002", 2))
+
+
+def problems(text: str) -> str:
+    with pytest.raises(PolicyError) as err:
+        parse_policy(text, "p.yaml")
+    return str(err.value)
+
+
+BASE = 'version: "v1"\nchannels:\n  dtc: {locations: [WH-EAST]}\n'
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "  amazon:\n    allocation_cap: 1.5\n",
+            "p.yaml:5: channels.amazon.allocation_cap: Input should be less than or equal to 1",
+        ),
+        ("  amazon:\n    locatons: [WH-EAST]\n", "p.yaml:5: channels.amazon.locatons: Extra inputs are not permitted"),
+        ("  amazon:\n    safety_stock: {percent: 120}\n", "p.yaml:5: channels.amazon.safety_stock.percent"),
+        (
+            "  amazon:\n    safety_stock_overrides:\n      - {units: 3}\n",
+            "p.yaml:6: channels.amazon.safety_stock_overrides.0",
+        ),
+        (
+            "ring_fences:\n  - {account: A, channel: nope, sku: S, quantity: 5}\n",
+            "p.yaml:5: ring_fences.0.channel: unknown channel 'nope'",
+        ),
+        (
+            "ring_fences:\n  - {account: A, channel: dtc, sku: S, quantity: 5, location: WH-WEST}\n",
+            "p.yaml:5: ring_fences.0.location",
+        ),
+        ("ring_fences:\n  - {account: A, channel: dtc, sku: S, quantity: -1}\n", "p.yaml:5: ring_fences.0.quantity"),
+        ("stale_sources:\n  WH-EAST: {source: WMS, after: soon}\n", "p.yaml:5: stale_sources.WH-EAST.after"),
+        ("stale_sources:\n  WH-EAST: {source: WMS, after: 5m, mode: shrug}\n", "p.yaml:5: stale_sources.WH-EAST.mode"),
+        ("bundles:\n  KIT: {C1: 0}\n", "p.yaml:5: bundles.KIT.C1"),
+        ("bundles:\n  KIT: {KIT: 1}\n", "p.yaml:5: bundles.KIT.KIT: a kit cannot contain itself"),
+        ("  dtc: {}\n", "p.yaml:4: duplicate key 'dtc' (first on line 3)"),
+        ("channels: [\n", "p.yaml:5: not valid YAML"),
+    ],
+)
+def test_mistakes_are_reported_with_their_line(extra: str, expected: str) -> None:
+    assert expected in problems(BASE + extra)
+
+
+def test_missing_required_fields_point_at_the_parent() -> None:
+    assert "p.yaml:1: version: Field required" in problems("channels:\n  dtc: {}\n")
+    assert "p.yaml:1: channels: Field required" in problems('version: "v1"\n')
+
+
+def test_an_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="cannot read policy"):
+        load_policy(tmp_path / "missing.yaml")
