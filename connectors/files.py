@@ -205,3 +205,26 @@ class RecordFileSink(FixedPartitionedSink[Any, tuple[str, int]]):
         if self.schema_name:
             return _AvroSinkPartition(self.path, self.schema_name, self.to_record, offset)
         return _JsonLinesSinkPartition(self.path, self.to_record, offset)
+
+
+class PerKeyFileSink(FixedPartitionedSink[Any, tuple[str, int]]):
+    """One JSON Lines file per stream key (e.g. `channels/<channel>.jsonl`), each resumable
+    like RecordFileSink. `keys` must list every key the stream can carry."""
+
+    def __init__(self, directory: str | Path, keys: list[str], to_record: Encode) -> None:
+        self.directory = Path(directory)
+        self.keys = sorted(keys)
+        self.to_record = to_record
+
+    def list_parts(self) -> list[str]:
+        return self.keys
+
+    def part_fn(self, item_key: str) -> int:
+        return self.keys.index(item_key)  # each key writes its own file
+
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: tuple[str, int] | None
+    ) -> StatefulSinkPartition[Any, tuple[str, int]]:
+        path = self.directory / f"{for_part}.jsonl"
+        offset = resume_state[1] if resume_state is not None and resume_state[0] == path.name else None
+        return _JsonLinesSinkPartition(path, self.to_record, offset)

@@ -1,21 +1,26 @@
-"""Bytewax sink into the RocksDB snapshot store (the API's source of truth)."""
+"""Bytewax sink into the RocksDB store: location snapshots and channel publications."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from operators import AvailabilitySnapshot
+from operators.publication import ChannelPublication
 from serving.store import StoreWriter
 
 
-class _StorePartition(StatefulSinkPartition[AvailabilitySnapshot, None]):
-    def __init__(self, path: Path) -> None:
+class _StorePartition(StatefulSinkPartition[Any, None]):
+    def __init__(self, path: Path, account_channels: dict[str, str]) -> None:
         self._writer = StoreWriter(path)
+        if account_channels:
+            self._writer.put_account_channels(account_channels)
 
-    def write_batch(self, values: list[AvailabilitySnapshot]) -> None:
-        self._writer.put_snapshots(v.to_dict() for v in values)
+    def write_batch(self, values: list[Any]) -> None:
+        self._writer.put_snapshots(v.to_dict() for v in values if isinstance(v, AvailabilitySnapshot))
+        self._writer.put_publications(v.to_dict() for v in values if isinstance(v, ChannelPublication))
 
     def snapshot(self) -> None:
         self._writer.flush()  # durable at every epoch; writes are idempotent by version
@@ -25,14 +30,19 @@ class _StorePartition(StatefulSinkPartition[AvailabilitySnapshot, None]):
         self._writer.close()
 
 
-class SnapshotStoreSink(FixedPartitionedSink[AvailabilitySnapshot, None]):
-    """One writer partition: RocksDB allows a single writer per database."""
+class StoreSink(FixedPartitionedSink[Any, None]):
+    """One writer partition (RocksDB allows a single writer per database) for snapshots
+    and publications alike. `account_channels` (account -> its channel) is written at start."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, account_channels: dict[str, str] | None = None) -> None:
         self.path = Path(path)
+        self.account_channels = account_channels or {}
 
     def list_parts(self) -> list[str]:
         return ["store"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _StorePartition:
-        return _StorePartition(self.path)
+        return _StorePartition(self.path, self.account_channels)
+
+
+SnapshotStoreSink = StoreSink  # the name it had before it also stored publications

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 if TYPE_CHECKING:
     from dataflows.config import FlowConfig
+    from operators.policy import Policy
     from serving.replica import Materializer
     from serving.store import StoreWriter
 
@@ -37,6 +38,18 @@ def _flow_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--changes-format", choices=("jsonl", "avro"), default="jsonl", help="change stream file format")
     p.add_argument("--workers", type=int, default=1, help="Bytewax worker threads (default 1)")
     p.add_argument("--epoch-interval", default="10s", help="how often state is snapshotted for recovery (default 10s)")
+    p.add_argument("--policy", type=Path, help="channel policy (YAML): publish every channel's availability")
+
+
+def _policy(args: argparse.Namespace) -> Policy | None:
+    if args.policy is None:
+        return None
+    from connectors.policy_file import PolicyError, load_policy
+
+    try:
+        return load_policy(args.policy)
+    except PolicyError as exc:
+        raise SystemExit(f"skuflow: {exc}") from None
 
 
 def _config(args: argparse.Namespace, **extra: object) -> FlowConfig:
@@ -65,7 +78,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise SystemExit(f"skuflow: no such file: {args.file}")
     config = _config(args, recovery=not args.no_recovery)
     stop = threading.Event()
-    summary = run(EventFileSource(args.file, stop), config, stop=stop)
+    summary = run(EventFileSource(args.file, stop), config, stop=stop, policy=_policy(args))
     if stop.is_set():
         print("interrupted: the state is saved, run the same command again to resume", file=sys.stderr)
     print(
@@ -315,6 +328,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     StoreWriter(state_dir / "store").close()  # create it, so the API can open it right away
     args.item_master = item_master
     config = _config(args, recovery=False, epoch_interval="5s")
+    policy = _policy(args)
 
     base = f"http://{args.host}:{args.port}"
     api = subprocess.Popen(
@@ -359,7 +373,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         stop = threading.Event()
         source = SimulatorSource(sim_config, rate=args.rate, duration_s=args.duration, stop=stop)
         try:
-            summary = run(source, config, stop=stop)
+            summary = run(source, config, stop=stop, policy=policy)
         finally:
             status.stop()
         print(

@@ -19,8 +19,11 @@ from bytewax.outputs import Sink
 from connectors.codec import Decoder, RawRecord
 from connectors.wire import AvroWire
 from dataflows import metrics
+from dataflows.channels import channel_stages
 from dataflows.logic import FoldLogic, FoldOut
 from operators import AvailabilitySnapshot, FoldSettings, ItemMaster, Rejection
+from operators.policy import Policy
+from operators.publication import ChannelPublication
 from operators.routing import Routed
 
 EXCEPTIONS_KEY = "exceptions"
@@ -28,10 +31,14 @@ EXCEPTIONS_KEY = "exceptions"
 
 @dataclass(frozen=True)
 class Outputs:
-    """Where the flow writes: snapshot sinks (keyed by sku|location) and the exceptions sink."""
+    """Where the flow writes: snapshot sinks (keyed by sku|location), the exceptions sink,
+    publication sinks (keyed by channel), and the store that takes snapshots and
+    publications both (one RocksDB writer)."""
 
     snapshots: tuple[Sink[tuple[str, AvailabilitySnapshot]], ...]
     exceptions: Sink[tuple[str, Rejection]]
+    publications: tuple[Sink[tuple[str, ChannelPublication]], ...] = ()
+    store: Sink[tuple[str, Any]] | None = None
 
 
 def _counting(decoder: Decoder) -> Callable[[list[RawRecord]], list[Routed]]:
@@ -62,9 +69,11 @@ def build_flow(
     item_master: ItemMaster,
     settings: FoldSettings = FoldSettings(),
     wire: AvroWire | None = None,
+    policy: Policy | None = None,
     flow_id: str = "skuflow",
 ) -> Dataflow:
-    """The flow; `wire` decodes Avro message bytes (Kafka), else bytes are JSON (files)."""
+    """The flow; `wire` decodes Avro message bytes (Kafka), else bytes are JSON (files).
+    With a `policy`, the channel stages publish every channel's figures too."""
     flow = Dataflow(flow_id)
     raw = op.input("events_in", flow, source)
     routed = op.flat_map_batch("decode_validate_route", raw, _counting(Decoder(item_master, wire)))
@@ -81,6 +90,15 @@ def build_flow(
         op.map("route_rejects", by_key.falses, _unkeyed),
     )
     op.output("exceptions_out", rejects, outputs.exceptions)
+    snapshots = kind.trues
     for i, sink in enumerate(outputs.snapshots):
-        op.output(f"snapshots_out_{i}", kind.trues, sink)  # type: ignore[arg-type]
+        op.output(f"snapshots_out_{i}", snapshots, sink)  # type: ignore[arg-type]
+    to_store = snapshots
+    if policy is not None:
+        publications = channel_stages(snapshots, policy)  # type: ignore[arg-type]
+        for i, sink in enumerate(outputs.publications):
+            op.output(f"publications_out_{i}", publications, sink)
+        to_store = op.merge("snapshots_and_publications", snapshots, publications)
+    if outputs.store is not None:
+        op.output("store_out", to_store, outputs.store)
     return flow

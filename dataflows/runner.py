@@ -17,14 +17,16 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 
 import schemas
 from connectors.avro import rejected_record
-from connectors.files import RecordFileSink
+from connectors.files import PerKeyFileSink, RecordFileSink
 from connectors.kafka import KafkaRecordSink
-from connectors.store_sink import SnapshotStoreSink
+from connectors.store_sink import StoreSink
 from connectors.wire import AvroWire
 from dataflows import metrics
 from dataflows.config import FlowConfig
 from dataflows.inventory import Outputs, build_flow
 from operators import AvailabilitySnapshot, Rejection
+from operators.policy import Policy
+from operators.publication import ChannelPublication
 
 
 def _snapshot_record(snapshot: AvailabilitySnapshot) -> dict[str, Any]:
@@ -36,16 +38,26 @@ def _exception_record(rejection: Rejection) -> dict[str, Any]:
     return rejection.to_record()
 
 
-def default_outputs(config: FlowConfig) -> Outputs:
-    """The embedded default: RocksDB store, change stream file, exceptions.jsonl."""
+def default_outputs(config: FlowConfig, policy: Policy | None = None) -> Outputs:
+    """The embedded default: RocksDB store, change stream file, exceptions.jsonl, and with
+    a policy one JSON Lines file of publications per channel under channels/."""
     changes_schema = schemas.AVAILABILITY_SNAPSHOT if config.changes_format == "avro" else None
+    publications: tuple[Any, ...] = ()
+    account_channels: dict[str, str] = {}
+    if policy is not None:
+        names = [c.name for c in policy.channels]
+        publications = (PerKeyFileSink(config.state_dir / "channels", names, _publication_record),)
+        account_channels = {f.account: f.channel for f in policy.ring_fences}
     return Outputs(
-        snapshots=(
-            SnapshotStoreSink(config.store_dir),
-            RecordFileSink("changes", config.changes_path, _snapshot_record, changes_schema),
-        ),
+        snapshots=(RecordFileSink("changes", config.changes_path, _snapshot_record, changes_schema),),
         exceptions=RecordFileSink("exceptions", config.exceptions_path, _exception_record),
+        publications=publications,
+        store=StoreSink(config.store_dir, account_channels),
     )
+
+
+def _publication_record(publication: ChannelPublication) -> dict[str, Any]:
+    return publication.to_dict()
 
 
 @dataclass(frozen=True)
@@ -140,6 +152,7 @@ def run(
     wire: AvroWire | None = None,
     process_id: int | None = None,
     addresses: list[str] | None = None,
+    policy: Policy | None = None,
 ) -> RunSummary:
     """Run until the source ends. With `stop` (given to the source too), Ctrl-C and
     SIGTERM end the input gracefully. With `config.recovery`, state survives restarts:
@@ -147,7 +160,12 @@ def run(
     `process_id` and `addresses`, this process is one of a Bytewax cluster."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
     flow = build_flow(
-        source, outputs or default_outputs(config), config.load_item_master(), config.fold_settings(), wire
+        source,
+        outputs or default_outputs(config, policy),
+        config.load_item_master(),
+        config.fold_settings(),
+        wire,
+        policy,
     )
     recovery = _recovery(config, process_id)
     before = (

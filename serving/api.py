@@ -22,6 +22,8 @@ from serving.models import (
     MAX_BATCH,
     BatchRequest,
     BatchResponse,
+    ChannelBatchResponse,
+    ChannelFigure,
     Health,
     Problem,
     SkuAvailability,
@@ -150,6 +152,49 @@ def create_app(state_dir: str | Path) -> FastAPI:
             else:
                 missing.append(sku)
         return JSONResponse({"results": results, "missing": missing})
+
+    @app.get(
+        "/v1/channels/{channel}/availability/{sku}",
+        response_model=ChannelFigure,
+        responses={404: {"model": Problem}},
+        summary="What one channel may sell of one SKU",
+    )
+    async def channel_one(channel: str, sku: str) -> Response:
+        body = holder["store"].channel(channel, sku)
+        if body is None:
+            return _not_found(f"no published availability for sku {sku!r} on channel {channel!r}")
+        return Response(body, media_type=_JSON)
+
+    @app.post(
+        "/v1/channels/{channel}/availability:batch",
+        response_model=ChannelBatchResponse,
+        summary=f"What one channel may sell of up to {MAX_BATCH} SKUs",
+    )
+    async def channel_batch(channel: str, request: BatchRequest) -> Response:
+        store = holder["store"]
+        results, missing = [], []
+        for sku in dict.fromkeys(request.skus):
+            body = store.channel(channel, sku)
+            if body is None:
+                missing.append(sku)
+            else:
+                results.append(json.loads(body))
+        return JSONResponse({"results": results, "missing": missing})
+
+    @app.get(
+        "/v1/accounts/{account}/availability/{sku}",
+        response_model=ChannelFigure,
+        responses={404: {"model": Problem}},
+        summary="What one account may buy of one SKU: its channel's pool plus its ring-fenced stock",
+    )
+    async def account_one(account: str, sku: str) -> Response:
+        store = holder["store"]
+        body = store.account(account, sku)
+        if body is None:
+            if not store.knows_account(account):
+                return _not_found(f"unknown account {account!r}: accounts come from the policy's ring_fences")
+            return _not_found(f"no published availability for sku {sku!r} for account {account!r}")
+        return Response(body, media_type=_JSON)
 
     @app.get("/v1/skus", response_model=SkuPage, summary="SKUs with availability, paged in SKU order")
     async def skus(

@@ -74,3 +74,24 @@ class Problem(BaseModel):
 class Health(BaseModel):
     status: str
     store: str
+
+
+class ChannelFigure(BaseModel):
+    """What a channel (or an account) may sell of one SKU under the policy."""
+
+    sku: str
+    channel: str
+    account: str | None = Field(None, description="Set on an account's own view.")
+    available: int
+    previous: int | None = Field(description="The figure published before this one.")
+    version: int = Field(description="Events folded into the SKU across its locations; keep the highest.")
+    as_of: int = Field(description="Latest event time behind the figure, epoch milliseconds.")
+    policy_version: str
+    cause_event_ids: list[str] = []
+    correlation_ids: list[str] = []
+    published_at: int | None = Field(None, description="When the channel's publisher released it, epoch ms.")
+
+
+class ChannelBatchResponse(BaseModel):
+    results: list[ChannelFigure]
+    missing: list[str]

@@ -24,12 +24,24 @@ from serving.exceptions import StoreError
 
 _SNAP = b"s\x00"
 _OFFSET = b"o\x00"
+_CHANNEL = b"c\x00"
+_ACCOUNT = b"a\x00"
+_ACCOUNT_CHANNEL = b"m\x00account\x00"
 _SEP = b"\x00"
 _VERSION_BYTES = 8
 
 
 def snapshot_key(sku: str, location: str) -> bytes:
     return _SNAP + sku.encode() + _SEP + location.encode()
+
+
+def publication_key(pub: dict[str, Any]) -> bytes:
+    sku: str = pub["sku"]
+    account: str | None = pub.get("account")
+    if account:
+        return _ACCOUNT + account.encode() + _SEP + sku.encode()
+    channel: str = pub["channel"]
+    return _CHANNEL + channel.encode() + _SEP + sku.encode()
 
 
 def _offset_key(topic: str, partition: int) -> bytes:
@@ -98,6 +110,35 @@ class StoreWriter:
             self._db.write(batch, self._write_opts)
         return written
 
+    def put_publications(self, publications: Iterable[dict[str, Any]]) -> int:
+        """Channel and account figures; a lower version never replaces a higher one, and on
+        equal versions (a policy or staleness change) the later one wins."""
+        latest: dict[bytes, dict[str, Any]] = {}
+        for pub in publications:
+            latest[publication_key(pub)] = pub
+        if not latest:
+            return 0
+        keys: list[str | int | float | bytes | bool] = list(latest)
+        stored: list[bytes | None] = self._db.get(keys) or []
+        batch = WriteBatch(raw_mode=True)
+        written = 0
+        for key, old in zip(latest, stored, strict=True):
+            pub = latest[key]
+            if old is not None and value_version(old) > pub["version"]:
+                continue
+            batch.put(key, encode_value(pub))
+            written += 1
+        if written:
+            self._db.write(batch, self._write_opts)
+        return written
+
+    def put_account_channels(self, account_channels: dict[str, str]) -> None:
+        """Which channel each account with ring-fences buys through (for its fallback view)."""
+        batch = WriteBatch(raw_mode=True)
+        for account, channel in account_channels.items():
+            batch.put(_ACCOUNT_CHANNEL + account.encode(), channel.encode())
+        self._db.write(batch, self._write_opts)
+
     def offsets(self, topic: str) -> dict[int, int]:
         """Next offset to read per partition of `topic`, as last stored."""
         prefix = _OFFSET + topic.encode() + _SEP
@@ -143,6 +184,23 @@ class StoreReader:
         self.catch_up()
         value = self._db.get(snapshot_key(sku, location))
         return None if value is None else value_json(value)
+
+    def channel(self, channel: str, sku: str) -> bytes | None:
+        self.catch_up()
+        value = self._db.get(_CHANNEL + channel.encode() + _SEP + sku.encode())
+        return None if value is None else value_json(value)
+
+    def account(self, account: str, sku: str) -> bytes | None:
+        """The account's own figure where it has ring-fences on `sku`, else its channel's."""
+        self.catch_up()
+        value = self._db.get(_ACCOUNT + account.encode() + _SEP + sku.encode())
+        if value is not None:
+            return value_json(value)
+        channel = self._db.get(_ACCOUNT_CHANNEL + account.encode())
+        return None if channel is None else self.channel(channel.decode(), sku)
+
+    def knows_account(self, account: str) -> bool:
+        return self._db.get(_ACCOUNT_CHANNEL + account.encode()) is not None
 
     def locations(self, sku: str) -> list[bytes]:
         """Snapshot JSON of every location of `sku`, in location order."""

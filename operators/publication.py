@@ -1,0 +1,224 @@
+"""Per-SKU channel state and per-channel throttling: pure, so the dataflow only wires them.
+
+`SkuChannels` keeps one SKU's location views and what was last published per channel
+and per account; feeding it a location snapshot, a new policy or a staleness change
+returns the publications whose figure changed. `Throttle` enforces a channel's
+publication rate: while throttled it keeps only the newest publication per SKU
+(coalescing), so nothing but superseded figures is ever dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from operators.channels import LocationView, account_figures, channel_figures, kit_figure
+from operators.policy import Bundle, Policy
+from operators.snapshot import AvailabilitySnapshot
+
+MAX_IDS = 32  # ids kept on a publication that coalesces many changes
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPublication:
+    """A channel's (or an account's) figure for one SKU, published when it changed.
+
+    `version` is the number of events folded into the SKU across its locations: it
+    grows with every event; a policy or staleness change republishes at the same
+    version (consumers keep the highest version, the later message on a tie).
+    """
+
+    sku: str
+    channel: str
+    available: int
+    previous: int | None
+    version: int
+    as_of: int
+    policy_version: str
+    cause_event_ids: tuple[str, ...] = ()
+    correlation_ids: tuple[str, ...] = ()
+    account: str | None = None
+    published_at: int | None = None  # wall clock (ms) when the publisher let it out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku,
+            "channel": self.channel,
+            "account": self.account,
+            "available": self.available,
+            "previous": self.previous,
+            "version": self.version,
+            "as_of": self.as_of,
+            "policy_version": self.policy_version,
+            "cause_event_ids": list(self.cause_event_ids),
+            "correlation_ids": list(self.correlation_ids),
+            "published_at": self.published_at,
+        }
+
+
+@dataclass(slots=True)
+class _Location:
+    available: int
+    accounts: dict[str, int]
+    version: int
+    as_of: int
+    last_event_id: str
+
+
+@dataclass(slots=True)
+class SkuChannels:
+    sku: str
+    locations: dict[str, _Location] = field(default_factory=dict)
+    published: dict[str, int] = field(default_factory=dict)  # channel -> last figure
+    published_accounts: dict[str, int] = field(default_factory=dict)  # account -> last figure
+
+    def on_snapshot(
+        self, snap: AvailabilitySnapshot, policy: Policy, stale: frozenset[str]
+    ) -> list[ChannelPublication]:
+        self.locations[snap.location] = _Location(
+            snap.available, dict(snap.accounts), snap.version, snap.as_of, snap.last_event_id
+        )
+        return self.recompute(policy, stale, (snap.last_event_id,), snap.correlation_ids)
+
+    def figures(self, policy: Policy, stale: frozenset[str]) -> tuple[dict[str, int], dict[str, int]]:
+        views = [LocationView(loc, s.available, s.accounts, loc in stale) for loc, s in sorted(self.locations.items())]
+        return channel_figures(policy, self.sku, views), account_figures(policy, self.sku, views)
+
+    def recompute(
+        self,
+        policy: Policy,
+        stale: frozenset[str],
+        causes: tuple[str, ...] = (),
+        correlation_ids: tuple[str, ...] = (),
+    ) -> list[ChannelPublication]:
+        """Publications for every channel and account whose figure changed."""
+        by_channel, by_account = self.figures(policy, stale)
+        version = sum(s.version for s in self.locations.values())
+        as_of = max((s.as_of for s in self.locations.values()), default=0)
+        out: list[ChannelPublication] = []
+        for channel, figure in by_channel.items():
+            previous = self.published.get(channel)
+            if previous != figure:
+                self.published[channel] = figure
+                out.append(
+                    ChannelPublication(
+                        self.sku, channel, figure, previous, version, as_of, policy.version, causes, correlation_ids
+                    )
+                )
+        for channel in [c for c in self.published if c not in by_channel]:
+            del self.published[channel]  # a channel the new policy no longer has
+        fence_channels = {f.account: f.channel for f in policy.fences_for(self.sku)}
+        for account, figure in by_account.items():
+            previous = self.published_accounts.get(account)
+            if previous != figure:
+                self.published_accounts[account] = figure
+                out.append(
+                    ChannelPublication(
+                        self.sku,
+                        fence_channels[account],
+                        figure,
+                        previous,
+                        version,
+                        as_of,
+                        policy.version,
+                        causes,
+                        correlation_ids,
+                        account,
+                    )
+                )
+        return out
+
+
+@dataclass(slots=True)
+class KitChannels:
+    """One kit: its components' latest channel figures, and what was last published."""
+
+    kit: str
+    components: dict[str, dict[str, int]] = field(default_factory=dict)  # component -> channel -> figure
+    versions: dict[str, tuple[int, int]] = field(default_factory=dict)  # component -> (version, as_of)
+    published: dict[str, int] = field(default_factory=dict)
+
+    def on_component(self, pub: ChannelPublication, bundle: Bundle, policy_version: str) -> list[ChannelPublication]:
+        if pub.account is not None:
+            return []
+        self.components.setdefault(pub.sku, {})[pub.channel] = pub.available
+        self.versions[pub.sku] = (pub.version, pub.as_of)
+        return self.recompute(bundle, policy_version, pub.cause_event_ids, pub.correlation_ids)
+
+    def recompute(
+        self, bundle: Bundle, policy_version: str, causes: tuple[str, ...] = (), correlation_ids: tuple[str, ...] = ()
+    ) -> list[ChannelPublication]:
+        channels = {c for figures in self.components.values() for c in figures}
+        version = sum(v for v, _ in self.versions.values())
+        as_of = max((a for _, a in self.versions.values()), default=0)
+        out = []
+        for channel in sorted(channels):
+            figures = {sku: self.components.get(sku, {}).get(channel, 0) for sku, _ in bundle.components}
+            figure = kit_figure(bundle, figures)
+            previous = self.published.get(channel)
+            if previous != figure:
+                self.published[channel] = figure
+                out.append(
+                    ChannelPublication(
+                        bundle.sku, channel, figure, previous, version, as_of, policy_version, causes, correlation_ids
+                    )
+                )
+        return out
+
+
+def _merged(older: tuple[str, ...], newer: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(older + newer))[-MAX_IDS:]
+
+
+@dataclass(slots=True)
+class Throttle:
+    """At most `per_s` publications a second for one channel (None: no limit), as a token
+    bucket of one second's burst; while throttled, the newest publication per SKU waits."""
+
+    per_s: float | None
+    tokens: float = 0.0
+    refilled_at: float = 0.0
+    pending: dict[tuple[str, str | None], ChannelPublication] = field(default_factory=dict)
+
+    def offer(self, pubs: list[ChannelPublication], now: float) -> list[ChannelPublication]:
+        """Queue `pubs` (newest wins per SKU) and return what may go out at `now`."""
+        for p in pubs:
+            key = (p.sku, p.account)
+            waiting = self.pending.pop(key, None)
+            if waiting is not None:  # coalesce, keeping the oldest known 'previous'
+                p = ChannelPublication(
+                    p.sku,
+                    p.channel,
+                    p.available,
+                    waiting.previous,
+                    p.version,
+                    p.as_of,
+                    p.policy_version,
+                    waiting.cause_event_ids + p.cause_event_ids,
+                    waiting.correlation_ids + p.correlation_ids,
+                    p.account,
+                )
+            self.pending[key] = p
+        return self.release(now)
+
+    def release(self, now: float) -> list[ChannelPublication]:
+        """What may go out at `now` (wall-clock seconds), stamped with `published_at`."""
+        if self.per_s is None:
+            out = list(self.pending.values())
+            self.pending.clear()
+        else:
+            self.tokens = min(self.per_s, self.tokens + (now - self.refilled_at) * self.per_s)
+            self.refilled_at = now
+            n = min(int(self.tokens), len(self.pending))
+            if n <= 0:
+                return []
+            self.tokens -= n
+            out = [self.pending.pop(k) for k in list(self.pending)[:n]]  # oldest first
+        stamp = int(now * 1000)
+        return [replace(p, published_at=stamp) for p in out]
+
+    def next_release(self, now: float) -> float | None:
+        """When the next waiting publication may go out, or None if nothing waits."""
+        if not self.pending or self.per_s is None:
+            return None if not self.pending else now
+        return now + max(0.0, (1.0 - self.tokens) / self.per_s)
