@@ -6,15 +6,20 @@ message lists each problem as `file:line: where: what`. See deploy/policy.exampl
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from connectors.exceptions import ConnectorError
 from operators.durations import parse_duration
+from operators.health import PolicyUpdate, Watch
 from operators.policy import Bundle, Channel, Policy, RingFence, SafetyStock, StaleMode, StaleRule
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -198,3 +203,78 @@ def load_policy(path: str | Path) -> Policy:
     except OSError as exc:
         raise PolicyError(f"cannot read policy {path}: {exc.strerror}") from None
     return parse_policy(text, str(path))
+
+
+# -- the control source: the policy's watch list at start, reloads on SIGHUP ---------------
+
+log = logging.getLogger(__name__)
+
+Control = tuple[str, str | None, Any]  # (target: "health" | "all", key, payload)
+
+
+class _ControlPartition(StatefulSourcePartition[Control, None]):
+    def __init__(self, path: Path | None, policy: Policy, live: bool, events: ControlEvents) -> None:
+        self.path = path
+        self.policy = policy
+        self.live = live
+        self.events = events
+        self.pending: list[Control] = [("health", loc, Watch(loc)) for loc, _ in policy.stale]
+
+    def next_batch(self) -> list[Control]:
+        out, self.pending = self.pending, []
+        if out:
+            return out
+        ev = self.events
+        if not self.live or ev.stop.is_set() or ev.input_done.is_set():
+            raise StopIteration
+        if ev.reload.is_set():
+            ev.reload.clear()
+            out = self._reload()
+        return out
+
+    def _reload(self) -> list[Control]:
+        if self.path is None:
+            return []
+        try:
+            new = load_policy(self.path)
+        except PolicyError as exc:
+            log.error("policy reload refused, keeping version %s: %s", self.policy.version, exc)
+            return []
+        update = PolicyUpdate(new)
+        watched = {loc for loc, _ in self.policy.stale} | {loc for loc, _ in new.stale}
+        log.warning("policy reloaded: version %s -> %s", self.policy.version, new.version)
+        self.policy = new
+        return [("health", loc, update) for loc in sorted(watched)] + [("all", None, update)]
+
+    def next_awake(self) -> datetime | None:
+        return datetime.now(UTC) + timedelta(milliseconds=200) if self.live else None
+
+    def snapshot(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ControlEvents:
+    """Signals the control source watches: stop the run, the main input ended, reload."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    input_done: threading.Event = field(default_factory=threading.Event)
+    reload: threading.Event = field(default_factory=threading.Event)
+
+
+class ControlSource(FixedPartitionedSource[Control, None]):
+    """Emits the policy's locations to watch at start and, when `live`, a PolicyUpdate each
+    time `events.reload` is set (SIGHUP) and the file at `path` validates. It ends with the
+    run (stop, or the main input ended); not live, it ends at once."""
+
+    def __init__(self, path: Path | None, policy: Policy, live: bool, events: ControlEvents) -> None:
+        self.path = path
+        self.policy = policy
+        self.live = live
+        self.events = events
+
+    def list_parts(self) -> list[str]:
+        return ["control"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ControlPartition:
+        return _ControlPartition(self.path, self.policy, self.live, self.events)

@@ -368,8 +368,11 @@ def now_ms() -> int:
 
 
 class _SimPartition(StatefulSourcePartition[RawRecord, None]):
-    def __init__(self, config: SimConfig, rate: float, duration_s: float | None, stop: Event | None) -> None:
+    def __init__(
+        self, config: SimConfig, rate: float, duration_s: float | None, stop: Event | None, done: Event | None
+    ) -> None:
         self.stop = stop
+        self.done = done
         self.sim = Distributor(config)
         self.rate = rate
         self.started = time.monotonic()
@@ -394,6 +397,8 @@ class _SimPartition(StatefulSourcePartition[RawRecord, None]):
             return self._tag(batch)
         now = time.monotonic()
         if self.deadline is not None and now >= self.deadline:
+            if self.done is not None:
+                self.done.set()  # other inputs (the policy control) end with this one
             raise StopIteration
         due = int((now - self.started) * self.rate) - self.steps
         events: list[dict[str, Any]] = []
@@ -419,14 +424,16 @@ class SimulatorSource(FixedPartitionedSource[RawRecord, None]):
         rate: float = 1000.0,
         duration_s: float | None = None,
         stop: Event | None = None,
+        done: Event | None = None,
     ) -> None:
         self.config = config
         self.rate = rate
         self.duration_s = duration_s
         self.stop = stop  # when set, the simulation ends (graceful Ctrl-C)
+        self.done = done  # set when the simulation ends by itself
 
     def list_parts(self) -> list[str]:
         return ["simulator"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _SimPartition:
-        return _SimPartition(self.config, self.rate, self.duration_s, self.stop)
+        return _SimPartition(self.config, self.rate, self.duration_s, self.stop, self.done)

@@ -24,6 +24,8 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 from bytewax.operators import StatefulBatchLogic
 
+from connectors.policy_file import Control
+from operators.health import LocationHealth, LocationStatus, PolicyUpdate, Watch
 from operators.policy import Policy
 from operators.publication import ChannelPublication, KitChannels, SkuChannels, Throttle
 from operators.snapshot import AvailabilitySnapshot
@@ -65,6 +67,15 @@ class ChannelShardLogic(StatefulBatchLogic[Any, Any, bytes]):
                 if sku_channels is None:
                     sku_channels = self.skus[item.sku] = SkuChannels(item.sku)
                 out += sku_channels.on_snapshot(item, self.policy, self.stale)
+            elif isinstance(item, PolicyUpdate):
+                self.policy = item.policy
+                for sku_channels in self.skus.values():
+                    out += sku_channels.recompute(self.policy, self.stale)
+            elif isinstance(item, LocationStatus):
+                self.stale = self.stale | {item.location} if item.stale else self.stale - {item.location}
+                for sku_channels in self.skus.values():
+                    if item.location in sku_channels.locations:
+                        out += sku_channels.recompute(self.policy, self.stale)
         return self._with_kit_feeds(out), StatefulBatchLogic.RETAIN
 
     def _with_kit_feeds(self, pubs: list[ChannelPublication]) -> list[Any]:
@@ -78,7 +89,7 @@ class ChannelShardLogic(StatefulBatchLogic[Any, Any, bytes]):
         return pickle.dumps((self.policy.version, self.stale, self.skus), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-class KitLogic(StatefulBatchLogic[KitFeed, ChannelPublication, bytes]):
+class KitLogic(StatefulBatchLogic[Any, ChannelPublication, bytes]):
     """One kit (learned from its first feed: builders are not told their key)."""
 
     def __init__(self, policy: Policy, resume: bytes | None) -> None:
@@ -86,20 +97,26 @@ class KitLogic(StatefulBatchLogic[KitFeed, ChannelPublication, bytes]):
         self.policy_version = policy.version
         self.state: KitChannels | None = pickle.loads(resume) if resume is not None else None
 
-    def on_batch(self, values: list[KitFeed]) -> tuple[Iterable[ChannelPublication], bool]:
-        if self.state is None:
-            self.state = KitChannels(values[0].kit)
-        bundle = self.bundles[self.state.kit]
+    def on_batch(self, values: list[Any]) -> tuple[Iterable[ChannelPublication], bool]:
         out: list[ChannelPublication] = []
-        for feed in values:
-            out += self.state.on_component(feed.publication, bundle, self.policy_version)
+        for item in values:
+            kit, payload = item
+            if self.state is None:
+                self.state = KitChannels(kit)
+            if isinstance(payload, PolicyUpdate):
+                self.bundles = {b.sku: b for b in payload.policy.bundles}
+                self.policy_version = payload.policy.version
+                if kit in self.bundles:
+                    out += self.state.recompute(self.bundles[kit], self.policy_version)
+            elif kit in self.bundles:
+                out += self.state.on_component(payload.publication, self.bundles[kit], self.policy_version)
         return out, StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-class PublishLogic(StatefulBatchLogic[ChannelPublication, ChannelPublication, bytes]):
+class PublishLogic(StatefulBatchLogic[Any, ChannelPublication, bytes]):
     """One channel's publication rate limit, with coalescing while throttled. Timers
     (notify_at) release what waits, so a throttled channel never holds up another.
     The channel, and so its rate, is learned from the first publication."""
@@ -108,11 +125,19 @@ class PublishLogic(StatefulBatchLogic[ChannelPublication, ChannelPublication, by
         self.rates = rates
         self.throttle: Throttle | None = pickle.loads(resume) if resume is not None else None
 
-    def on_batch(self, values: list[ChannelPublication]) -> tuple[Iterable[ChannelPublication], bool]:
+    def on_batch(self, values: list[Any]) -> tuple[Iterable[ChannelPublication], bool]:
         now = time.time()
+        channel, _ = values[0]
         if self.throttle is None:
-            self.throttle = Throttle(self.rates.get(values[0].channel), refilled_at=now)
-        return self.throttle.offer(values, now), StatefulBatchLogic.RETAIN
+            self.throttle = Throttle(self.rates.get(channel), refilled_at=now)
+        pubs: list[ChannelPublication] = []
+        for _, item in values:
+            if isinstance(item, PolicyUpdate):
+                rates = {c.name: c.max_updates_per_s for c in item.policy.channels}
+                self.throttle.per_s = rates.get(channel)
+            else:
+                pubs.append(item)
+        return self.throttle.offer(pubs, now), StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[ChannelPublication], bool]:
         out = self.throttle.release(time.time()) if self.throttle else []
@@ -135,23 +160,99 @@ class PublishLogic(StatefulBatchLogic[ChannelPublication, ChannelPublication, by
         return pickle.dumps(self.throttle, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+class HealthLogic(StatefulBatchLogic[Any, LocationStatus, bytes]):
+    """One location's freshness: a timer fires when its authoritative source has been
+    silent for the policy's `after`; its next event makes it fresh again."""
+
+    def __init__(self, policy: Policy, resume: bytes | None) -> None:
+        self.policy = policy
+        self.health: LocationHealth | None = pickle.loads(resume) if resume is not None else None
+
+    def _rule(self) -> Any:
+        return self.policy.stale_rule(self.health.location) if self.health else None
+
+    def on_batch(self, values: list[Any]) -> tuple[Iterable[LocationStatus], bool]:
+        now = time.time()
+        out: list[LocationStatus] = []
+        for location, payload in values:
+            if self.health is None:
+                self.health = LocationHealth(location, since=now)
+            if isinstance(payload, PolicyUpdate):
+                self.policy = payload.policy
+                change = self.health.check(now, self._rule())
+            elif isinstance(payload, Watch):
+                change = None
+            else:
+                change = self.health.on_arrival(payload, now, self._rule())
+            if change is not None:
+                out.append(change)
+        return out, StatefulBatchLogic.RETAIN
+
+    def on_notify(self) -> tuple[Iterable[LocationStatus], bool]:
+        change = self.health.check(time.time(), self._rule()) if self.health else None
+        return ([change] if change else []), StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        deadline = self.health.deadline(self._rule()) if self.health else None
+        return None if deadline is None else datetime.fromtimestamp(deadline, tz=UTC)
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.health, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _to_every_shard(item: Any) -> list[tuple[str, Any]]:
+    return [(f"shard-{i:02d}", item) for i in range(SHARDS)]
+
+
 def channel_stages(
-    snapshots: Stream[tuple[str, AvailabilitySnapshot]], policy: Policy
+    snapshots: Stream[tuple[str, AvailabilitySnapshot]],
+    policy: Policy,
+    control: Stream[Control] | None = None,
+    heartbeats: Stream[tuple[str, str]] | None = None,
 ) -> Stream[tuple[str, ChannelPublication]]:
-    """From keyed location snapshots to throttled publications keyed by channel."""
+    """From keyed location snapshots to throttled publications keyed by channel.
+
+    `heartbeats` are (location, source system) of arriving events, for staleness;
+    `control` carries watch lists and policy reloads (connectors.policy_file.ControlSource).
+    """
     by_shard = op.map("by_shard", snapshots, lambda kv: (shard_of(kv[1].sku), kv[1]))
-    figured = op.stateful_batch("channel_figures", by_shard, lambda resume: ChannelShardLogic(policy, resume))
+    to_shards = [by_shard]
+    updates = None
+    if control is not None and heartbeats is not None:
+        targets = op.branch("control_target", control, lambda c: c[0] == "health")
+        health_in = op.merge(
+            "health_inputs",
+            op.map("heartbeat_values", heartbeats, lambda kv: (kv[0], (kv[0], kv[1]))),
+            op.map("control_health", targets.trues, lambda c: (c[1], (c[1], c[2]))),
+        )
+        statuses = op.stateful_batch("location_health", health_in, lambda resume: HealthLogic(policy, resume))
+        updates = op.map("policy_updates", targets.falses, lambda c: c[2])
+        to_shards.append(op.flat_map("statuses_to_shards", op.key_rm("statuses", statuses), _to_every_shard))
+        to_shards.append(op.flat_map("policy_to_shards", updates, _to_every_shard))
+    shard_in = op.merge("shard_inputs", *to_shards)
+    figured = op.stateful_batch("channel_figures", shard_in, lambda resume: ChannelShardLogic(policy, resume))
     kinds = op.branch(
         "kit_feed_or_publication", op.key_rm("figured_unkeyed", figured), lambda item: isinstance(item, KitFeed)
     )
-    kit_keys = {b.sku for b in policy.bundles}
-    kit_feeds = op.filter("known_kits", kinds.trues, lambda feed: feed.kit in kit_keys)
-    kits = op.stateful_batch(
-        "kit_figures",
-        op.key_on("by_kit", kit_feeds, lambda feed: feed.kit),
-        lambda resume: KitLogic(policy, resume),
+    kit_in = [op.map("by_kit", kinds.trues, lambda feed: (feed.kit, (feed.kit, feed)))]
+    publish_in = [op.map("by_channel", kinds.falses, lambda p: (p.channel, (p.channel, p)))]
+    if updates is not None:
+        kits_of = {b.sku for b in policy.bundles}
+        channels_of = {c.name for c in policy.channels}
+
+        def to_kits(update: PolicyUpdate) -> list[tuple[str, Any]]:
+            return [(k, (k, update)) for k in kits_of | {b.sku for b in update.policy.bundles}]
+
+        def to_channels(update: PolicyUpdate) -> list[tuple[str, Any]]:
+            return [(c, (c, update)) for c in channels_of | {c.name for c in update.policy.channels}]
+
+        kit_in.append(op.flat_map("policy_to_kits", updates, to_kits))
+        publish_in.append(op.flat_map("policy_to_channels", updates, to_channels))
+    kits = op.stateful_batch("kit_figures", op.merge("kit_inputs", *kit_in), lambda resume: KitLogic(policy, resume))
+    publish_in.append(
+        op.map("kit_publications", op.key_rm("kits_unkeyed", kits), lambda p: (p.channel, (p.channel, p)))
     )
-    publications = op.merge("all_publications", kinds.falses, op.key_rm("kits_unkeyed", kits))
-    by_channel = op.key_on("by_channel", publications, lambda p: p.channel)
     rates = {c.name: c.max_updates_per_s for c in policy.channels}
-    return op.stateful_batch("publish", by_channel, lambda resume: PublishLogic(rates, resume))
+    return op.stateful_batch(
+        "publish", op.merge("publish_inputs", *publish_in), lambda resume: PublishLogic(rates, resume)
+    )

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 if TYPE_CHECKING:
+    from connectors.policy_file import ControlSource
     from dataflows.config import FlowConfig
     from operators.policy import Policy
     from serving.replica import Materializer
@@ -52,6 +53,17 @@ def _policy(args: argparse.Namespace) -> Policy | None:
         raise SystemExit(f"skuflow: {exc}") from None
 
 
+def _control(
+    args: argparse.Namespace, policy: Policy | None, live: bool, stop: threading.Event
+) -> ControlSource | None:
+    """The policy's control input: watch lists, and reloads on SIGHUP when `live`."""
+    if policy is None:
+        return None
+    from connectors.policy_file import ControlEvents, ControlSource
+
+    return ControlSource(args.policy, policy, live, ControlEvents(stop=stop))
+
+
 def _config(args: argparse.Namespace, **extra: object) -> FlowConfig:
     from dataflows.config import FlowConfig
 
@@ -78,7 +90,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise SystemExit(f"skuflow: no such file: {args.file}")
     config = _config(args, recovery=not args.no_recovery)
     stop = threading.Event()
-    summary = run(EventFileSource(args.file, stop), config, stop=stop, policy=_policy(args))
+    policy = _policy(args)
+    summary = run(
+        EventFileSource(args.file, stop), config, stop=stop, policy=policy, control=_control(args, policy, False, stop)
+    )
     if stop.is_set():
         print("interrupted: the state is saved, run the same command again to resume", file=sys.stderr)
     print(
@@ -371,9 +386,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         status = StatusLine()
         status.start()
         stop = threading.Event()
-        source = SimulatorSource(sim_config, rate=args.rate, duration_s=args.duration, stop=stop)
+        control = _control(args, policy, True, stop)
+        done = control.events.input_done if control is not None else None
+        source = SimulatorSource(sim_config, rate=args.rate, duration_s=args.duration, stop=stop, done=done)
         try:
-            summary = run(source, config, stop=stop, policy=policy)
+            summary = run(source, config, stop=stop, policy=policy, control=control)
         finally:
             status.stop()
         print(

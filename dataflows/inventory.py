@@ -17,11 +17,12 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from connectors.codec import Decoder, RawRecord
+from connectors.policy_file import Control
 from connectors.wire import AvroWire
 from dataflows import metrics
 from dataflows.channels import channel_stages
 from dataflows.logic import FoldLogic, FoldOut
-from operators import AvailabilitySnapshot, FoldSettings, ItemMaster, Rejection
+from operators import AvailabilitySnapshot, FoldSettings, ItemMaster, Posting, Rejection
 from operators.policy import Policy
 from operators.publication import ChannelPublication
 from operators.routing import Routed
@@ -55,6 +56,12 @@ def _unkeyed(item: Routed) -> tuple[str, Rejection]:
     return (EXCEPTIONS_KEY, rejection)
 
 
+def _heartbeats(batch: list[Routed]) -> list[tuple[str, str]]:
+    """(location, source system) of the events in a batch, once each: feeds source freshness."""
+    seen = {(p.event.location, p.event.source_system) for _, p in batch if isinstance(p, Posting) and not p.counterpart}
+    return sorted(seen)
+
+
 def _is_snapshot(item: tuple[str, FoldOut]) -> bool:
     return isinstance(item[1], AvailabilitySnapshot)
 
@@ -70,6 +77,7 @@ def build_flow(
     settings: FoldSettings = FoldSettings(),
     wire: AvroWire | None = None,
     policy: Policy | None = None,
+    control: Source[Control] | None = None,
     flow_id: str = "skuflow",
 ) -> Dataflow:
     """The flow; `wire` decodes Avro message bytes (Kafka), else bytes are JSON (files).
@@ -95,7 +103,9 @@ def build_flow(
         op.output(f"snapshots_out_{i}", snapshots, sink)  # type: ignore[arg-type]
     to_store = snapshots
     if policy is not None:
-        publications = channel_stages(snapshots, policy)  # type: ignore[arg-type]
+        control_stream = op.input("control_in", flow, control) if control is not None else None
+        heartbeats = op.flat_map_batch("source_heartbeats", by_key.trues, _heartbeats) if control else None
+        publications = channel_stages(snapshots, policy, control_stream, heartbeats)  # type: ignore[arg-type]
         for i, sink in enumerate(outputs.publications):
             op.output(f"publications_out_{i}", publications, sink)
         to_store = op.merge("snapshots_and_publications", snapshots, publications)

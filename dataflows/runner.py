@@ -19,6 +19,7 @@ import schemas
 from connectors.avro import rejected_record
 from connectors.files import PerKeyFileSink, RecordFileSink
 from connectors.kafka import KafkaRecordSink
+from connectors.policy_file import ControlSource
 from connectors.store_sink import StoreSink
 from connectors.wire import AvroWire
 from dataflows import metrics
@@ -74,9 +75,9 @@ class RunSummary:
 
 
 @contextmanager
-def graceful_stop(stop: threading.Event) -> Iterator[None]:
+def graceful_stop(stop: threading.Event, reload: threading.Event | None = None) -> Iterator[None]:
     """Ctrl-C / SIGTERM set `stop` (the sources end their input, the flow drains and
-    snapshots); a second Ctrl-C interrupts at once."""
+    snapshots); a second Ctrl-C interrupts at once. SIGHUP sets `reload` (the policy)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -87,6 +88,8 @@ def graceful_stop(stop: threading.Event) -> Iterator[None]:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if reload is not None:
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reload.set())
     try:
         yield
     finally:
@@ -153,6 +156,7 @@ def run(
     process_id: int | None = None,
     addresses: list[str] | None = None,
     policy: Policy | None = None,
+    control: ControlSource | None = None,
 ) -> RunSummary:
     """Run until the source ends. With `stop` (given to the source too), Ctrl-C and
     SIGTERM end the input gracefully. With `config.recovery`, state survives restarts:
@@ -166,6 +170,7 @@ def run(
         config.fold_settings(),
         wire,
         policy,
+        control,
     )
     recovery = _recovery(config, process_id)
     before = (
@@ -175,7 +180,8 @@ def run(
         metrics.total(metrics.DUPLICATES),
     )
     start = time.perf_counter()
-    with graceful_stop(stop) if stop is not None else nullcontext():
+    reload = control.events.reload if control is not None else None
+    with graceful_stop(stop, reload) if stop is not None else nullcontext():
         try:
             cli_main(
                 flow,
