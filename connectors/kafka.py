@@ -32,6 +32,10 @@ SNAPSHOTS_TOPIC = "inventory.snapshots.v1"
 EXCEPTIONS_TOPIC = "inventory.exceptions.v1"
 
 
+def channel_topic(channel: str) -> str:
+    return f"inventory.availability.{channel}.v1"
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -116,6 +120,8 @@ def producer_config(bootstrap: str) -> dict[str, Any]:
 
 
 class _Lane(StatefulSinkPartition[Any, None]):
+    """One producer; `partition` -1 lets Kafka's partitioner place each key."""
+
     def __init__(self, config: dict[str, Any], topic: str, partition: int, encode: Encode) -> None:
         self._producer = Producer(config)
         self._topic = topic
@@ -180,3 +186,22 @@ class KafkaRecordSink(FixedPartitionedSink[Any, None]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _Lane:
         return _Lane(self._config, self._topic, int(for_part[1:]), self._encode)
+
+
+class KafkaChannelSink(FixedPartitionedSink[Any, None]):
+    """Channel publications, each to its channel's topic (one lane per channel, keyed by
+    channel): so a slow channel topic only ever backs up its own lane."""
+
+    def __init__(self, bootstrap: str, channels: list[str], encode: Encode) -> None:
+        self._config = producer_config(bootstrap)
+        self._channels = sorted(channels)
+        self._encode = encode
+
+    def list_parts(self) -> list[str]:
+        return self._channels
+
+    def part_fn(self, item_key: str) -> int:
+        return self._channels.index(item_key)
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _Lane:
+        return _Lane(self._config, channel_topic(for_part), -1, self._encode)

@@ -105,15 +105,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _materializer(args: argparse.Namespace) -> tuple[Materializer, StoreWriter]:
+def _materializers(args: argparse.Namespace) -> tuple[list[Materializer], StoreWriter]:
+    """The snapshots topic and every channel topic there is now, into DIR/store."""
+    from confluent_kafka.admin import AdminClient
+
     import schemas
     from connectors.wire import AvroWire
     from serving.replica import Materializer
     from serving.store import StoreWriter
 
     store = StoreWriter(args.state_dir / "store")
-    wire = AvroWire(schemas.AVAILABILITY_SNAPSHOT, args.schema_registry)
-    return Materializer(args.bootstrap, args.topic, store, wire.decode), store
+    snapshots = AvroWire(schemas.AVAILABILITY_SNAPSHOT, args.schema_registry)
+    channels = AvroWire(schemas.CHANNEL_AVAILABILITY, args.schema_registry)
+    topics = AdminClient({"bootstrap.servers": args.bootstrap}).list_topics(timeout=30).topics
+    channel_topics = sorted(t for t in topics if t.startswith("inventory.availability.") and t.endswith(".v1"))
+    return [
+        Materializer(args.bootstrap, args.topic, store, snapshots.decode),
+        *(Materializer(args.bootstrap, t, store, channels.decode, publications=True) for t in channel_topics),
+    ], store
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -122,35 +131,50 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from serving.api import create_app
     from serving.exceptions import StoreError
 
-    replica: threading.Thread | None = None
+    replicas: list[threading.Thread] = []
     stop = threading.Event()
-    if args.bootstrap:  # an API replica: materialize the snapshots topic, then serve it
-        materializer, store = _materializer(args)
-        replica = threading.Thread(target=materializer.run, kwargs={"stop": stop}, name="materializer", daemon=True)
-        replica.start()
+    store = None
+    if args.bootstrap:  # an API replica: materialize the topics, then serve them
+        materializers, store = _materializers(args)
+        for m in materializers:
+            t = threading.Thread(target=m.run, kwargs={"stop": stop}, name=f"materialize {m.topic}", daemon=True)
+            t.start()
+            replicas.append(t)
     try:
         app = create_app(args.state_dir)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     except StoreError as exc:
         raise SystemExit(f"skuflow: {exc}") from None
     finally:
-        if replica is not None:
-            stop.set()
-            replica.join(10)
+        stop.set()
+        for t in replicas:
+            t.join(10)
+        if store is not None:
             store.close()
     return 0
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    materializer, store = _materializer(args)
+    materializers, store = _materializers(args)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    counts: dict[str, int] = {}
     try:
-        count = materializer.run(until_end=args.until_end, stop=stop)
+        if args.until_end:
+            for m in materializers:
+                counts[m.topic] = m.run(until_end=True, stop=stop)
+        else:
+            threads = [threading.Thread(target=m.run, kwargs={"stop": stop}, daemon=True) for m in materializers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            counts = {m.topic: m.applied for m in materializers}
     finally:
         store.close()
-    print(f"materialized {count:,} snapshots from {args.topic} into {args.state_dir / 'store'}", file=sys.stderr)
+    summary = ", ".join(f"{n:,} from {topic}" for topic, n in counts.items())
+    print(f"materialized {summary} into {args.state_dir / 'store'}", file=sys.stderr)
     return 0
 
 
@@ -232,7 +256,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import schemas
-    from connectors.kafka import KafkaEventSource, TopicSpec, ensure_topics
+    from connectors.kafka import KafkaEventSource, TopicSpec, channel_topic, ensure_topics
     from connectors.wire import AvroWire
     from dataflows.runner import kafka_outputs, run
 
@@ -240,22 +264,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     if (args.process_id is None) != (addresses is None):
         raise SystemExit("skuflow: --process-id and --addresses go together")
     compact = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+    policy = _policy(args)
     partitions = ensure_topics(
         args.bootstrap,
         [
             TopicSpec(args.topic, args.partitions),
             TopicSpec(args.snapshots_topic, args.partitions, compact),
             TopicSpec(args.exceptions_topic, args.partitions),
+            *(TopicSpec(channel_topic(c.name), args.partitions, compact) for c in (policy.channels if policy else ())),
         ],
     )
     config = _config(args, recovery=not args.no_recovery, recovery_path=args.recovery_dir)
     stop = threading.Event()
     source = KafkaEventSource(args.bootstrap, args.topic, until_end=args.until_end, stop=stop)
     outputs = kafka_outputs(
-        args.bootstrap, partitions, args.snapshots_topic, args.exceptions_topic, args.schema_registry
+        args.bootstrap, partitions, args.snapshots_topic, args.exceptions_topic, args.schema_registry, policy
     )
     wire = AvroWire(schemas.INVENTORY_EVENT, args.schema_registry)
-    summary = run(source, config, outputs, stop=stop, wire=wire, process_id=args.process_id, addresses=addresses)
+    control = _control(args, policy, not args.until_end, stop)
+    summary = run(
+        source,
+        config,
+        outputs,
+        stop=stop,
+        wire=wire,
+        process_id=args.process_id,
+        addresses=addresses,
+        policy=policy,
+        control=control,
+    )
     print(
         f"{'stopped' if stop.is_set() else 'done'}: {summary.records_in:,} events in {summary.seconds:.2f} s "
         f"({summary.events_per_s:,.0f} events/s), {summary.snapshots:,} snapshots, {summary.rejects:,} exceptions",

@@ -18,7 +18,7 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 import schemas
 from connectors.avro import rejected_record
 from connectors.files import PerKeyFileSink, RecordFileSink
-from connectors.kafka import KafkaRecordSink
+from connectors.kafka import KafkaChannelSink, KafkaRecordSink, channel_topic
 from connectors.policy_file import ControlSource
 from connectors.store_sink import StoreSink
 from connectors.wire import AvroWire
@@ -103,6 +103,7 @@ def kafka_outputs(
     snapshots_topic: str,
     exceptions_topic: str,
     registry_url: str | None = None,
+    policy: Policy | None = None,
 ) -> Outputs:
     """Snapshots (key sku|location) and rejects (key event_id) as Avro on Kafka: Confluent
     framing when a schema registry is given, single-object encoding otherwise."""
@@ -121,9 +122,19 @@ def kafka_outputs(
         metrics.REJECTED.labels(r.reason.value).inc()
         return (r.event_id.encode() if r.event_id else None), frame(reject_wire, exceptions_topic, rejected_record(r))
 
+    pub_wire = AvroWire(schemas.CHANNEL_AVAILABILITY, registry_url)
+
+    def encode_publication(p: ChannelPublication) -> tuple[bytes | None, bytes]:
+        key = f"{p.sku}|{p.account}" if p.account else p.sku
+        return key.encode(), frame(pub_wire, channel_topic(p.channel), p.to_dict())
+
+    publications: tuple[Any, ...] = ()
+    if policy is not None:
+        publications = (KafkaChannelSink(bootstrap, [c.name for c in policy.channels], encode_publication),)
     return Outputs(
         snapshots=(KafkaRecordSink(bootstrap, snapshots_topic, partitions[snapshots_topic], encode_snapshot),),
         exceptions=KafkaRecordSink(bootstrap, exceptions_topic, partitions[exceptions_topic], encode_reject),
+        publications=publications,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 INVENTORY_EVENT = "inventory_event"
 AVAILABILITY_SNAPSHOT = "availability_snapshot"
 REJECTED_EVENT = "rejected_event"
+CHANNEL_AVAILABILITY = "channel_availability"
 
 
 @cache

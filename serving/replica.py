@@ -23,19 +23,26 @@ log = logging.getLogger(__name__)
 Decode = Any  # Callable[[bytes], dict[str, Any]] (an AvroWire.decode)
 
 
-def _plain(snapshot: dict[str, Any]) -> dict[str, Any]:
-    as_of = snapshot.get("as_of")
-    if isinstance(as_of, datetime):
-        snapshot["as_of"] = int(as_of.timestamp() * 1000)
-    return snapshot
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    """Timestamps back to epoch milliseconds, as the API serves them."""
+    for name in ("as_of", "published_at"):
+        value = record.get(name)
+        if isinstance(value, datetime):
+            record[name] = int(value.timestamp() * 1000)
+    return record
 
 
 class Materializer:
-    def __init__(self, bootstrap: str, topic: str, store: StoreWriter, decode: Decode) -> None:
+    """One topic into the store: location snapshots, or (`publications`) channel figures."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, store: StoreWriter, decode: Decode, publications: bool = False
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.store = store
         self.decode = decode
+        self.write = store.put_publications if publications else store.put_snapshots
         self.applied = 0
         self.undecodable = 0
 
@@ -92,7 +99,7 @@ class Materializer:
                             "undecodable snapshot at %s/%s@%s: %s", self.topic, msg.partition(), msg.offset(), exc
                         )
                 if offsets:
-                    self.store.put_snapshots(snapshots, offsets)
+                    self.write(snapshots, offsets)
                     self.applied += len(snapshots)
                 if until_end and len(at_end) == len(partitions):
                     break

@@ -110,25 +110,30 @@ class StoreWriter:
             self._db.write(batch, self._write_opts)
         return written
 
-    def put_publications(self, publications: Iterable[dict[str, Any]]) -> int:
+    def put_publications(
+        self, publications: Iterable[dict[str, Any]], offsets: dict[tuple[str, int], int] | None = None
+    ) -> int:
         """Channel and account figures; a lower version never replaces a higher one, and on
-        equal versions (a policy or staleness change) the later one wins."""
+        equal versions (a policy or staleness change) the later one wins. `offsets` as in
+        put_snapshots."""
         latest: dict[bytes, dict[str, Any]] = {}
         for pub in publications:
             latest[publication_key(pub)] = pub
-        if not latest:
-            return 0
-        keys: list[str | int | float | bytes | bool] = list(latest)
-        stored: list[bytes | None] = self._db.get(keys) or []
         batch = WriteBatch(raw_mode=True)
+        for (topic, partition), offset in (offsets or {}).items():
+            batch.put(_offset_key(topic, partition), offset.to_bytes(8, "big"))
+        keys: list[str | int | float | bytes | bool] = list(latest)
+        stored: list[bytes | None] = (self._db.get(keys) or []) if keys else []
         written = 0
         for key, old in zip(latest, stored, strict=True):
             pub = latest[key]
+            if pub.get("account"):  # replicas learn each account's channel from its own figures
+                batch.put(_ACCOUNT_CHANNEL + pub["account"].encode(), pub["channel"].encode())
             if old is not None and value_version(old) > pub["version"]:
                 continue
             batch.put(key, encode_value(pub))
             written += 1
-        if written:
+        if written or offsets:
             self._db.write(batch, self._write_opts)
         return written
 

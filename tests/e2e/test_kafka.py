@@ -427,3 +427,119 @@ def test_a_failed_delivery_stops_the_dataflow_loudly(kafka_bootstrap: str, tmp_p
     )
     assert proc.returncode != 0
     assert f"delivery to {t['snapshots']}/" in proc.stderr and "nothing may be lost" in proc.stderr
+
+
+def test_channel_topics_and_replica_channel_api(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """`run --policy` publishes every channel to its own topic; a replica materializes them and
+    answers the channel API; the figures equal those of the same events replayed from a file."""
+    import subprocess
+    import sys
+    import time
+
+    from connectors.kafka import channel_topic
+    from tests.dataflows.test_channels_scenario import POLICY, busiest_accounts
+    from tests.helpers import free_port, http_get, wait_http
+
+    events, item_master = tmp_path / "events.jsonl", tmp_path / "im.csv"
+    skuflow(
+        "simulate",
+        "--events",
+        "8000",
+        "--skus",
+        "60",
+        "--format",
+        "jsonl",
+        "--out",
+        str(events),
+        "--item-master-out",
+        str(item_master),
+    )
+    account, sku, _, qty = busiest_accounts(events, 1)[0]
+    text = POLICY.replace("{fences}", f"  - {{account: {account}, channel: b2b, sku: {sku}, quantity: {qty * 2}}}")
+    text = (
+        text.replace("{{", "{").replace("}}", "}").replace("max_updates_per_second: 20", "max_updates_per_second: 500")
+    )
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text)
+    skuflow(
+        "replay",
+        str(events),
+        "--state-dir",
+        str(tmp_path / "file"),
+        "--item-master",
+        str(item_master),
+        "--policy",
+        str(policy),
+    )
+    expected: dict[tuple[str, str | None, str], int] = {}
+    for path in (tmp_path / "file" / "channels").glob("*.jsonl"):
+        for pub in read_jsonl(path):
+            expected[(pub["channel"], pub["account"], pub["sku"])] = pub["available"]
+
+    t = topics()
+    ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 4)])
+    skuflow("produce", str(events), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
+    skuflow(
+        "run",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--topic",
+        t["events"],
+        "--snapshots-topic",
+        t["snapshots"],
+        "--exceptions-topic",
+        t["exceptions"],
+        "--state-dir",
+        str(tmp_path / "flow"),
+        "--item-master",
+        str(item_master),
+        "--until-end",
+        "--policy",
+        str(policy),
+    )
+    wire = AvroWire(schemas.CHANNEL_AVAILABILITY)
+    got: dict[tuple[str, str | None, str], int] = {}
+    for channel in ("b2b", "edi", "amazon", "dtc"):
+        for msg in consume_all(kafka_bootstrap, channel_topic(channel)):
+            pub = wire.decode(msg.value())
+            assert pub["channel"] == channel
+            assert msg.key() == (f"{pub['sku']}|{pub['account']}" if pub["account"] else pub["sku"]).encode()
+            if pub["policy_version"] == "scenario-1":
+                got[(channel, pub["account"], pub["sku"])] = pub["available"]
+    assert got == expected
+
+    port = free_port()
+    replica = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dataflows.cli",
+            "serve",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--topic",
+            t["snapshots"],
+            "--state-dir",
+            str(tmp_path / "replica"),
+            "--port",
+            str(port),
+        ]
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        deadline = time.monotonic() + 30
+        for (channel, acct, s), figure in sorted(expected.items(), key=str)[:40]:
+            url = (
+                f"http://127.0.0.1:{port}/v1/accounts/{acct}/availability/{s}"
+                if acct
+                else f"http://127.0.0.1:{port}/v1/channels/{channel}/availability/{s}"
+            )
+            while True:
+                status, body = http_get(url)
+                if status == 200 and body["available"] == figure:
+                    break
+                assert time.monotonic() < deadline, (url, status, body, figure)
+                time.sleep(0.05)
+    finally:
+        replica.terminate()
+        replica.wait(15)
