@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: $(STAMP)
-	$(BIN)/skuflow up --port $(PORT)
+	$(BIN)/skuflow up --port $(PORT) --policy deploy/policy.example.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check operators serving dataflows connectors schemas tests

@@ -13,6 +13,7 @@ sent once to each shard.
 from __future__ import annotations
 
 import pickle
+import threading
 import time
 import zlib
 from collections.abc import Iterable
@@ -121,8 +122,11 @@ class PublishLogic(StatefulBatchLogic[Any, ChannelPublication, bytes]):
     (notify_at) release what waits, so a throttled channel never holds up another.
     The channel, and so its rate, is learned from the first publication."""
 
-    def __init__(self, rates: dict[str, float | None], resume: bytes | None) -> None:
+    def __init__(
+        self, rates: dict[str, float | None], resume: bytes | None, stop: threading.Event | None = None
+    ) -> None:
         self.rates = rates
+        self.stop = stop
         self.throttle: Throttle | None = pickle.loads(resume) if resume is not None else None
 
     def on_batch(self, values: list[Any]) -> tuple[Iterable[ChannelPublication], bool]:
@@ -144,9 +148,12 @@ class PublishLogic(StatefulBatchLogic[Any, ChannelPublication, bytes]):
         return out, StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[ChannelPublication], bool]:
-        # Finite input: what waits drains at the channel's rate before the flow ends.
+        # The input ended: what waits drains at the channel's rate before the flow ends. On a
+        # requested stop it stays in state instead (recovery publishes it after a restart).
         out: list[ChannelPublication] = []
         while self.throttle is not None and self.throttle.pending:
+            if self.stop is not None and self.stop.is_set():
+                break
             wake = self.throttle.next_release(time.time()) or time.time()
             time.sleep(max(0.0, min(wake - time.time(), 1.0)))
             out += self.throttle.release(time.time())
@@ -209,6 +216,7 @@ def channel_stages(
     policy: Policy,
     control: Stream[Control] | None = None,
     heartbeats: Stream[tuple[str, str]] | None = None,
+    stop: threading.Event | None = None,
 ) -> Stream[tuple[str, ChannelPublication]]:
     """From keyed location snapshots to throttled publications keyed by channel.
 
@@ -254,5 +262,5 @@ def channel_stages(
     )
     rates = {c.name: c.max_updates_per_s for c in policy.channels}
     return op.stateful_batch(
-        "publish", op.merge("publish_inputs", *publish_in), lambda resume: PublishLogic(rates, resume)
+        "publish", op.merge("publish_inputs", *publish_in), lambda resume: PublishLogic(rates, resume, stop)
     )

@@ -409,14 +409,26 @@ def cmd_up(args: argparse.Namespace) -> int:
                 metrics_note = f"  (dataflow metrics not served: port {args.metrics_port}: {exc.strerror})\n"
         fast = max(range(len(sim.skus)), key=lambda i: sim.weights[i])
         sku = sim.skus[fast]
-        print(
+        third = (
+            f"{base}/v1/channels/{policy.channels[0].name}/availability/{sku}"
+            if policy is not None
+            else f"'{base}/v1/skus?limit=5'"
+        )
+        lines = [
             f"skuflow up: {len(sim.skus):,} SKUs x {len(sim_config.locations)} locations, "
-            f"channels dtc/amazon/b2b/edi, ~{args.rate:,.0f} operations/s. Try:\n"
-            f"  curl {base}/v1/availability/{sku}/{sim_config.locations[0]}\n"
-            f"  curl {base}/v1/availability/{sku}\n"
-            f"  curl '{base}/v1/skus?limit=5'\n"
-            f"  (API docs: {base}/docs, metrics: {base}/metrics)\n{metrics_note}"
-            f"  state: {state_dir}  -  Ctrl-C stops.",
+            f"channels dtc/amazon/b2b/edi, ~{args.rate:,.0f} operations/s. Try:",
+            f"  curl {base}/v1/availability/{sku}/{sim_config.locations[0]}",
+            f"  curl {base}/v1/availability/{sku}",
+            f"  curl {third}",
+            f"  (API docs: {base}/docs, metrics: {base}/metrics)",
+        ]
+        if policy is not None:
+            lines.append(
+                f"  policy {args.policy} (version {policy.version}): channels "
+                f"{', '.join(c.name for c in policy.channels)}; edit it and send SIGHUP to reload"
+            )
+        print(
+            "\n".join(lines) + "\n" + metrics_note + f"  state: {state_dir}  -  Ctrl-C stops.",
             file=sys.stderr,
             flush=True,
         )

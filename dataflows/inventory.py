@@ -17,7 +17,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from connectors.codec import Decoder, RawRecord
-from connectors.policy_file import Control
+from connectors.policy_file import Control, ControlSource
 from connectors.wire import AvroWire
 from dataflows import metrics
 from dataflows.channels import channel_stages
@@ -105,7 +105,8 @@ def build_flow(
     if policy is not None:
         control_stream = op.input("control_in", flow, control) if control is not None else None
         heartbeats = op.flat_map_batch("source_heartbeats", by_key.trues, _heartbeats) if control else None
-        publications = channel_stages(snapshots, policy, control_stream, heartbeats)  # type: ignore[arg-type]
+        stop = control.events.stop if isinstance(control, ControlSource) else None
+        publications = channel_stages(snapshots, policy, control_stream, heartbeats, stop)  # type: ignore[arg-type]
         for i, sink in enumerate(outputs.publications):
             op.output(f"publications_out_{i}", publications, sink)
         to_store = op.merge("snapshots_and_publications", snapshots, publications)

@@ -54,12 +54,17 @@ def read_until(proc: subprocess.Popen[str], pattern: str, timeout_s: float = 60)
     raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(lines)}")
 
 
-def test_up_serves_live_availability_and_stops_by_itself(tmp_path: Path) -> None:
-    proc, port = start(tmp_path, "--duration", "12")
+EXAMPLE_POLICY = str(Path(__file__).parent.parent.parent / "deploy" / "policy.example.yaml")
+
+
+@pytest.mark.parametrize("extra", [(), ("--policy", EXAMPLE_POLICY, "--skus", "300")], ids=["plain", "make-run"])
+def test_up_serves_live_availability_and_stops_by_itself(tmp_path: Path, extra: tuple[str, ...]) -> None:
+    proc, port = start(tmp_path, "--duration", "12", *extra)
     try:
         lines = read_until(proc, r"Ctrl-C stops")
         urls = re.findall(r"curl '?(http://\S+?)'?\s*$", "".join(lines), re.M)
         assert len(urls) == 3 and all(f":{port}/" in u for u in urls)
+        assert ("/v1/channels/" in urls[2]) == bool(extra)
         time.sleep(4)
         for url in urls:
             status, body = http_get(url)
