@@ -94,55 +94,51 @@ class StoreWriter:
             prior = latest.get(key)
             if prior is None or snap["version"] > prior["version"]:
                 latest[key] = snap
-        batch = WriteBatch(raw_mode=True)
-        for (topic, partition), offset in (offsets or {}).items():
-            batch.put(_offset_key(topic, partition), offset.to_bytes(8, "big"))
-        keys: list[str | int | float | bytes | bool] = list(latest)
-        stored: list[bytes | None] = (self._db.get(keys) or []) if keys else []
-        written = 0
-        for key, old in zip(latest, stored, strict=True):
-            snap = latest[key]
-            if old is not None and value_version(old) >= snap["version"]:
-                continue
-            batch.put(key, encode_value(snap))
-            written += 1
-        if written or offsets:
-            self._db.write(batch, self._write_opts)
-        return written
+        return self._put_versioned(latest, offsets, replace_on_tie=False)
 
     def put_publications(
         self, publications: Iterable[dict[str, Any]], offsets: dict[tuple[str, int], int] | None = None
     ) -> int:
         """Channel and account figures; a lower version never replaces a higher one, and on
         equal versions (a policy or staleness change) the later one wins. `offsets` as in
-        put_snapshots."""
+        put_snapshots. Replicas learn each account's channel from the account's figures."""
         latest: dict[bytes, dict[str, Any]] = {}
         for pub in publications:
             latest[publication_key(pub)] = pub
+        accounts = {p["account"]: p["channel"] for p in latest.values() if p.get("account")}
+        return self._put_versioned(latest, offsets, replace_on_tie=True, accounts=accounts)
+
+    def _put_versioned(
+        self,
+        latest: dict[bytes, dict[str, Any]],
+        offsets: dict[tuple[str, int], int] | None,
+        replace_on_tie: bool,
+        accounts: dict[str, str] | None = None,
+    ) -> int:
+        """One atomic batch: the values newer than what is stored, offsets, account channels."""
         batch = WriteBatch(raw_mode=True)
         for (topic, partition), offset in (offsets or {}).items():
             batch.put(_offset_key(topic, partition), offset.to_bytes(8, "big"))
+        for account, channel in (accounts or {}).items():
+            batch.put(_ACCOUNT_CHANNEL + account.encode(), channel.encode())
         keys: list[str | int | float | bytes | bool] = list(latest)
         stored: list[bytes | None] = (self._db.get(keys) or []) if keys else []
         written = 0
         for key, old in zip(latest, stored, strict=True):
-            pub = latest[key]
-            if pub.get("account"):  # replicas learn each account's channel from its own figures
-                batch.put(_ACCOUNT_CHANNEL + pub["account"].encode(), pub["channel"].encode())
-            if old is not None and value_version(old) > pub["version"]:
-                continue
-            batch.put(key, encode_value(pub))
+            value = latest[key]
+            if old is not None:
+                held = value_version(old)
+                if held > value["version"] or (held == value["version"] and not replace_on_tie):
+                    continue
+            batch.put(key, encode_value(value))
             written += 1
-        if written or offsets:
+        if written or offsets or accounts:
             self._db.write(batch, self._write_opts)
         return written
 
     def put_account_channels(self, account_channels: dict[str, str]) -> None:
         """Which channel each account with ring-fences buys through (for its fallback view)."""
-        batch = WriteBatch(raw_mode=True)
-        for account, channel in account_channels.items():
-            batch.put(_ACCOUNT_CHANNEL + account.encode(), channel.encode())
-        self._db.write(batch, self._write_opts)
+        self._put_versioned({}, None, replace_on_tie=True, accounts=account_channels)
 
     def offsets(self, topic: str) -> dict[int, int]:
         """Next offset to read per partition of `topic`, as last stored."""

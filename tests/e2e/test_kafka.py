@@ -46,6 +46,54 @@ def run_flow(bootstrap: str, t: dict[str, str], state: Path, *extra: str) -> Non
     )
 
 
+def simulated_topic(bootstrap: str, tmp_path: Path, events: int, skus: int) -> tuple[Path, Path, dict[str, str]]:
+    """A simulated distributor's events in a file and, produced, in a fresh 4-partition topic."""
+    path, item_master = tmp_path / "events.jsonl", tmp_path / "im.csv"
+    skuflow(
+        "simulate",
+        "--events",
+        str(events),
+        "--skus",
+        str(skus),
+        "--format",
+        "jsonl",
+        "--out",
+        str(path),
+        "--item-master-out",
+        str(item_master),
+    )
+    t = topics()
+    ensure_topics(bootstrap, [TopicSpec(t["events"], 4)])
+    skuflow("produce", str(path), "--bootstrap", bootstrap, "--topic", t["events"])
+    return path, item_master, t
+
+
+def run_command(bootstrap: str, t: dict[str, str], state: Path, item_master: Path, *extra: str) -> list[str]:
+    """`skuflow run --until-end` over the topics `t`, as a command line."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "dataflows.cli",
+        "run",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        t["events"],
+        "--snapshots-topic",
+        t["snapshots"],
+        "--exceptions-topic",
+        t["exceptions"],
+        "--state-dir",
+        str(state),
+        "--item-master",
+        str(item_master),
+        "--until-end",
+        *extra,
+    ]
+
+
 def materialized(bootstrap: str, t: dict[str, str], state: Path, *extra: str) -> list[dict[str, Any]]:
     skuflow(
         "materialize",
@@ -220,47 +268,10 @@ def test_two_processes_give_the_single_process_result(kafka_bootstrap: str, tmp_
 def test_sigkill_at_three_points_loses_nothing_and_counts_nothing_twice(kafka_bootstrap: str, tmp_path: Path) -> None:
     import signal
     import subprocess
-    import sys
     import time
 
-    events, item_master = tmp_path / "events.jsonl", tmp_path / "im.csv"
-    skuflow(
-        "simulate",
-        "--events",
-        "80000",
-        "--skus",
-        "800",
-        "--format",
-        "jsonl",
-        "--out",
-        str(events),
-        "--item-master-out",
-        str(item_master),
-    )
-    t = topics()
-    ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 4)])
-    skuflow("produce", str(events), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
-    args = [
-        sys.executable,
-        "-m",
-        "dataflows.cli",
-        "run",
-        "--bootstrap",
-        kafka_bootstrap,
-        "--topic",
-        t["events"],
-        "--snapshots-topic",
-        t["snapshots"],
-        "--exceptions-topic",
-        t["exceptions"],
-        "--state-dir",
-        str(tmp_path / "flow"),
-        "--item-master",
-        str(item_master),
-        "--until-end",
-        "--epoch-interval",
-        "1s",
-    ]
+    events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, 80000, 800)
+    args = run_command(kafka_bootstrap, t, tmp_path / "flow", item_master, "--epoch-interval", "1s")
     killed = 0
     for delay in (2.5, 3.0, 3.5):  # each after start-up, while it consumes
         proc = subprocess.Popen(args, stderr=subprocess.DEVNULL)
@@ -338,49 +349,12 @@ def test_rescale_from_one_process_to_two_after_a_crash(kafka_bootstrap: str, tmp
     """Bytewax rescaling: stop (here: SIGKILL), then resume from recovery with another process count."""
     import signal
     import subprocess
-    import sys
     import time
 
     from tests.helpers import free_port
 
-    events, item_master = tmp_path / "events.jsonl", tmp_path / "im.csv"
-    skuflow(
-        "simulate",
-        "--events",
-        "60000",
-        "--skus",
-        "600",
-        "--format",
-        "jsonl",
-        "--out",
-        str(events),
-        "--item-master-out",
-        str(item_master),
-    )
-    t = topics()
-    ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 4)])
-    skuflow("produce", str(events), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
-    common = [
-        sys.executable,
-        "-m",
-        "dataflows.cli",
-        "run",
-        "--bootstrap",
-        kafka_bootstrap,
-        "--topic",
-        t["events"],
-        "--snapshots-topic",
-        t["snapshots"],
-        "--exceptions-topic",
-        t["exceptions"],
-        "--state-dir",
-        str(tmp_path / "flow"),
-        "--item-master",
-        str(item_master),
-        "--until-end",
-        "--epoch-interval",
-        "1s",
-    ]
+    events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, 60000, 600)
+    common = run_command(kafka_bootstrap, t, tmp_path / "flow", item_master, "--epoch-interval", "1s")
     one = subprocess.Popen(common, stderr=subprocess.DEVNULL)
     time.sleep(3)
     assert one.poll() is None, "finished before the crash: make the input bigger"
@@ -440,20 +414,7 @@ def test_channel_topics_and_replica_channel_api(kafka_bootstrap: str, tmp_path: 
     from tests.dataflows.test_channels_scenario import POLICY, busiest_accounts
     from tests.helpers import free_port, http_get, wait_http
 
-    events, item_master = tmp_path / "events.jsonl", tmp_path / "im.csv"
-    skuflow(
-        "simulate",
-        "--events",
-        "8000",
-        "--skus",
-        "60",
-        "--format",
-        "jsonl",
-        "--out",
-        str(events),
-        "--item-master-out",
-        str(item_master),
-    )
+    events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, 8000, 60)
     account, sku, _, qty = busiest_accounts(events, 1)[0]
     text = POLICY.replace("{fences}", f"  - {{account: {account}, channel: b2b, sku: {sku}, quantity: {qty * 2}}}")
     text = (
@@ -476,9 +437,6 @@ def test_channel_topics_and_replica_channel_api(kafka_bootstrap: str, tmp_path: 
         for pub in read_jsonl(path):
             expected[(pub["channel"], pub["account"], pub["sku"])] = pub["available"]
 
-    t = topics()
-    ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 4)])
-    skuflow("produce", str(events), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
     skuflow(
         "run",
         "--bootstrap",
