@@ -20,10 +20,10 @@ BUCKETS: tuple[str, ...] = ("sellable", "reserved", "picked", "quarantine", "dam
 
 
 class Buckets(NamedTuple):
-    """State of one key. `orders`: open reserved quantity per order_id. `accounts`: each
-    account's net reservations here (created minus released; picks keep them: that stock
-    went to the account), which ring-fences count as consumed. `order_accounts`: the
-    account of each open order that has one. All three mappings are read-only."""
+    """State of one key. `orders`: open reserved quantity per order_id; `order_accounts`:
+    the account of each open order that has one. Both mappings are read-only. Accounts'
+    net reservations are not kept here but summed from `account_delta` by the ledger, so
+    that retained history states do not each carry a copy of them."""
 
     sellable: int = 0
     reserved: int = 0
@@ -32,7 +32,6 @@ class Buckets(NamedTuple):
     damaged: int = 0
     in_transit: int = 0
     orders: Mapping[str, int] = _NO_ORDERS
-    accounts: Mapping[str, int] = _NO_ORDERS
     order_accounts: Mapping[str, str] = _NO_ORDERS  # type: ignore[assignment]
 
     @property
@@ -76,15 +75,6 @@ def _with_order(orders: Mapping[str, int], order_id: str, remaining: int) -> Map
     return changed if changed else _NO_ORDERS
 
 
-def _with_count(counts: Mapping[str, int], key: str, value: int) -> Mapping[str, int]:
-    changed = dict(counts)
-    if value:
-        changed[key] = value
-    else:
-        changed.pop(key, None)
-    return changed if changed else _NO_ORDERS
-
-
 def _without(mapping: Mapping[str, str], key: str) -> Mapping[str, str]:
     if key not in mapping:
         return mapping
@@ -104,7 +94,6 @@ def _receipt(s: Buckets, e: InventoryEvent) -> Buckets:
             s.damaged,
             s.in_transit,
             s.orders,
-            s.accounts,
             s.order_accounts,
         )
     if e.status is Status.DAMAGED:
@@ -116,7 +105,6 @@ def _receipt(s: Buckets, e: InventoryEvent) -> Buckets:
             s.damaged + q,
             s.in_transit,
             s.orders,
-            s.accounts,
             s.order_accounts,
         )
     return Buckets(
@@ -127,29 +115,22 @@ def _receipt(s: Buckets, e: InventoryEvent) -> Buckets:
         s.damaged,
         s.in_transit,
         s.orders,
-        s.accounts,
         s.order_accounts,
     )
 
 
 def _cycle_count(s: Buckets, e: InventoryEvent) -> Buckets:
-    return Buckets(
-        e.base_qty, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit, s.orders, s.accounts, s.order_accounts
-    )
+    return Buckets(e.base_qty, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit, s.orders, s.order_accounts)
 
 
 def _reservation_created(s: Buckets, e: InventoryEvent) -> Buckets:
     oid = e.order_id or ""
     q = e.base_qty
     orders = _with_order(s.orders, oid, s.orders.get(oid, 0) + q)
-    accounts, order_accounts = s.accounts, s.order_accounts
-    if e.account_id:
-        accounts = _with_count(accounts, e.account_id, accounts.get(e.account_id, 0) + q)
-        if order_accounts.get(oid) != e.account_id:
-            order_accounts = {**order_accounts, oid: e.account_id}
-    return Buckets(
-        s.sellable, s.reserved + q, s.picked, s.quarantine, s.damaged, s.in_transit, orders, accounts, order_accounts
-    )
+    order_accounts = s.order_accounts
+    if e.account_id and order_accounts.get(oid) != e.account_id:
+        order_accounts = {**order_accounts, oid: e.account_id}
+    return Buckets(s.sellable, s.reserved + q, s.picked, s.quarantine, s.damaged, s.in_transit, orders, order_accounts)
 
 
 def _reservation_released(s: Buckets, e: InventoryEvent) -> Buckets:
@@ -159,15 +140,8 @@ def _reservation_released(s: Buckets, e: InventoryEvent) -> Buckets:
     if r <= 0:
         return s
     orders = _with_order(s.orders, oid, open_qty - r)
-    accounts, order_accounts = s.accounts, s.order_accounts
-    account = order_accounts.get(oid)
-    if account is not None:
-        accounts = _with_count(accounts, account, accounts.get(account, 0) - r)
-        if oid not in orders:
-            order_accounts = _without(order_accounts, oid)
-    return Buckets(
-        s.sellable, s.reserved - r, s.picked, s.quarantine, s.damaged, s.in_transit, orders, accounts, order_accounts
-    )
+    order_accounts = s.order_accounts if oid in orders else _without(s.order_accounts, oid)
+    return Buckets(s.sellable, s.reserved - r, s.picked, s.quarantine, s.damaged, s.in_transit, orders, order_accounts)
 
 
 def _pick_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
@@ -184,7 +158,6 @@ def _pick_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
             s.damaged,
             s.in_transit,
             s.orders,
-            s.accounts,
             s.order_accounts,
         )
     orders = _with_order(s.orders, oid, open_qty - c)
@@ -197,7 +170,6 @@ def _pick_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
         s.damaged,
         s.in_transit,
         orders,
-        s.accounts,
         order_accounts,
     )
 
@@ -211,7 +183,6 @@ def _shipment_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
         s.damaged,
         s.in_transit,
         s.orders,
-        s.accounts,
         s.order_accounts,
     )
 
@@ -225,7 +196,6 @@ def _transfer_shipped(s: Buckets, e: InventoryEvent) -> Buckets:
         s.damaged,
         s.in_transit,
         s.orders,
-        s.accounts,
         s.order_accounts,
     )
 
@@ -240,7 +210,6 @@ def _transfer_received(s: Buckets, e: InventoryEvent) -> Buckets:
         s.damaged,
         s.in_transit - q,
         s.orders,
-        s.accounts,
         s.order_accounts,
     )
 
@@ -254,7 +223,6 @@ def _return_received(s: Buckets, e: InventoryEvent) -> Buckets:
         s.damaged,
         s.in_transit,
         s.orders,
-        s.accounts,
         s.order_accounts,
     )
 
@@ -271,7 +239,6 @@ def _return_dispositioned(s: Buckets, e: InventoryEvent) -> Buckets:
             s.damaged,
             s.in_transit,
             s.orders,
-            s.accounts,
             s.order_accounts,
         )
     if d is Disposition.REFURBISH or d is Disposition.DAMAGED:
@@ -283,7 +250,6 @@ def _return_dispositioned(s: Buckets, e: InventoryEvent) -> Buckets:
             s.damaged + q,
             s.in_transit,
             s.orders,
-            s.accounts,
             s.order_accounts,
         )
     # SCRAP leaves the building
@@ -295,7 +261,6 @@ def _return_dispositioned(s: Buckets, e: InventoryEvent) -> Buckets:
         s.damaged,
         s.in_transit,
         s.orders,
-        s.accounts,
         s.order_accounts,
     )
 
@@ -310,7 +275,6 @@ def _hold_placed(s: Buckets, e: InventoryEvent) -> Buckets:
         s.damaged,
         s.in_transit,
         s.orders,
-        s.accounts,
         s.order_accounts,
     )
 
@@ -325,7 +289,6 @@ def _hold_released(s: Buckets, e: InventoryEvent) -> Buckets:
         s.damaged,
         s.in_transit,
         s.orders,
-        s.accounts,
         s.order_accounts,
     )
 
@@ -350,6 +313,23 @@ _RULES: dict[EventType, Callable[[Buckets, InventoryEvent], Buckets]] = {
     EventType.HOLD_RELEASED: _hold_released,
     EventType.BALANCE_SNAPSHOT: _balance_snapshot,
 }
+
+
+def account_delta(state: Buckets, posting: Posting) -> tuple[str, int] | None:
+    """How one posting changes an account's net reservations at this key, given the state
+    before it: +q for its reservation, -r for the part of its order a release frees.
+    Picks keep the consumption (that stock went to the account). Pure, like `apply`."""
+    event = posting.event
+    if posting.counterpart:
+        return None
+    if event.event_type is EventType.RESERVATION_CREATED:
+        return (event.account_id, event.base_qty) if event.account_id else None
+    if event.event_type is EventType.RESERVATION_RELEASED:
+        oid = event.order_id or ""
+        account = state.order_accounts.get(oid)
+        released = min(event.base_qty, state.orders.get(oid, 0))
+        return (account, -released) if account is not None and released > 0 else None
+    return None
 
 
 def apply(state: Buckets, posting: Posting) -> Buckets:

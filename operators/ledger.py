@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from operators.dedup import SeenIds
 from operators.events import EventType, InventoryEvent, OrderKey
-from operators.fold import EMPTY, Buckets, Posting, apply
+from operators.fold import EMPTY, Buckets, Posting, account_delta, apply
 from operators.rejects import Reason, Rejection
 from operators.snapshot import AvailabilitySnapshot
 
@@ -70,6 +70,7 @@ class KeyLedger:
         "_keys",
         "_seen",
         "_seen_pruned_at",
+        "accounts",
         "as_of",
         "head",
         "location",
@@ -87,9 +88,11 @@ class KeyLedger:
         self.as_of: int | None = None
         self._base: Buckets = EMPTY
         self._keys: list[OrderKey] = []
-        self._entries: list[tuple[Posting, Buckets]] = []
+        # (posting, state after it, its account delta)
+        self._entries: list[tuple[Posting, Buckets, tuple[str, int] | None]] = []
         self._seen = SeenIds()
         self._seen_pruned_at = 0
+        self.accounts: dict[str, int] = {}  # net reservations per account, summed from the deltas
 
     @property
     def last_event_id(self) -> str:
@@ -106,8 +109,20 @@ class KeyLedger:
 
     def snapshot(self, correlation_ids: tuple[str, ...] = ()) -> AvailabilitySnapshot:
         return AvailabilitySnapshot.of(
-            self.sku, self.location, self.head, self.version, self.as_of or 0, self.last_event_id, correlation_ids
+            self.sku,
+            self.location,
+            self.head,
+            self.version,
+            self.as_of or 0,
+            self.last_event_id,
+            correlation_ids,
+            tuple(sorted((a, q) for a, q in self.accounts.items() if q)),
         )
+
+    def _account(self, delta: tuple[str, int] | None, sign: int) -> None:
+        if delta is not None:
+            account, qty = delta
+            self.accounts[account] = self.accounts.get(account, 0) + sign * qty
 
     def on_batch(self, items: list[Posting | Rejection]) -> BatchOutcome:
         """Fold a batch of postings (and keyed rejections, deduplicated here too)."""
@@ -194,18 +209,24 @@ class KeyLedger:
         if self.as_of is None or e.occurred_at > self.as_of:
             self.as_of = e.occurred_at
         if not keys or key > keys[-1]:
+            delta = account_delta(self.head, posting)
             self.head = apply(self.head, posting)
             keys.append(key)
-            entries.append((posting, self.head))
+            entries.append((posting, self.head, delta))
+            self._account(delta, 1)
             return False
         i = bisect_right(keys, key)
         state = entries[i - 1][1] if i else self._base
         keys.insert(i, key)
-        entries.insert(i, (posting, state))
+        entries.insert(i, (posting, state, None))
         for j in range(i, len(entries)):
-            p = entries[j][0]
+            p, _, old = entries[j]
+            new = account_delta(state, p)
             state = apply(state, p)
-            entries[j] = (p, state)
+            entries[j] = (p, state, new)
+            if new != old:  # a late event can change what later releases freed
+                self._account(old, -1)
+                self._account(new, 1)
         self.head = state
         return True
 

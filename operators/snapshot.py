@@ -42,6 +42,7 @@ class AvailabilitySnapshot:
         as_of: int,
         last_event_id: str,
         correlation_ids: tuple[str, ...] = (),
+        accounts: tuple[tuple[str, int], ...] = (),
     ) -> AvailabilitySnapshot:
         return cls(
             sku,
@@ -58,7 +59,7 @@ class AvailabilitySnapshot:
             as_of,
             last_event_id,
             correlation_ids,
-            tuple(sorted(state.accounts.items())),
+            accounts,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -15,11 +15,13 @@ from operators import (
     ItemMaster,
     KeyLedger,
     Rejection,
+    apply,
     fold,
     postings,
     route,
     validate,
 )
+from operators.fold import account_delta
 
 SKUS = ["SKU-1", "SKU-2"]
 LOCATIONS = ["WH-A", "WH-B", "WH-C"]
@@ -74,6 +76,7 @@ def raw_event(draw: Any, index: int, window_ms: int = 3_600_000) -> dict[str, An
         "disposition": draw(st.sampled_from(["RESTOCK", "REFURBISH", "DAMAGED", "SCRAP"])),
         "status": draw(st.sampled_from([None, "SELLABLE", "QUARANTINE", "DAMAGED"])),
         "correlation_id": draw(st.sampled_from([None, "C-1", "C-2"])),
+        "account_id": draw(st.sampled_from([None, None, "A-1", "A-2"])),
     }
 
 
@@ -81,6 +84,25 @@ def raw_event(draw: Any, index: int, window_ms: int = 3_600_000) -> dict[str, An
 def valid_log(draw: Any, max_size: int = 40, window_ms: int = 3_600_000) -> list[dict[str, Any]]:
     n = draw(st.integers(1, max_size))
     return [draw(raw_event(i, window_ms)) for i in range(n)]
+
+
+def oracle_accounts(log: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, int]]:
+    """Each key's account consumption: the deltas of the sorted fold, summed (non-zero only)."""
+    by_id: dict[str, InventoryEvent] = {}
+    for raw in log:
+        result = validate(raw, ITEM_MASTER)
+        if isinstance(result, InventoryEvent) and result.event_id not in by_id:
+            by_id[result.event_id] = result
+    states: dict[tuple[str, str], Buckets] = defaultdict(lambda: EMPTY)
+    totals: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for event in sorted(by_id.values(), key=lambda e: e.order_key):
+        for p in postings(event):
+            delta = account_delta(states[p.key], p)
+            states[p.key] = apply(states[p.key], p)
+            if delta:
+                totals[p.key][delta[0]] = totals[p.key].get(delta[0], 0) + delta[1]
+    nonzero = {k: {a: q for a, q in v.items() if q} for k, v in totals.items()}
+    return {k: v for k, v in nonzero.items() if v}
 
 
 def oracle(log: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[Buckets, int]]:
@@ -130,6 +152,13 @@ class Driver:
             self.rejects.extend(outcome.rejects)
             self.duplicates += len(outcome.duplicates)
             self.late += len(outcome.late)
+
+    def accounts(self) -> dict[tuple[str, str], dict[str, int]]:
+        return {
+            (lg.sku, lg.location): dict(lg.snapshot().accounts)
+            for lg in self.ledgers.values()
+            if lg.accounts and any(lg.accounts.values())
+        }
 
     def state(self) -> dict[tuple[str, str], tuple[Buckets, int]]:
         return {(lg.sku, lg.location): (lg.head, lg.version) for lg in self.ledgers.values() if lg.version}

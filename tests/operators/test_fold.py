@@ -117,13 +117,22 @@ def test_apply_is_pure() -> None:
 
 
 def test_account_consumption_counts_reservations_net_of_releases_and_survives_picks() -> None:
-    s = run(EMPTY, ev("RECEIPT", 100))
-    s = run(s, ev("RESERVATION_CREATED", 30, order_id="O-1", channel="b2b", account_id="ACME"))
-    s = run(s, ev("RESERVATION_CREATED", 5, order_id="O-2", channel="dtc"))  # no account
-    assert s.accounts == {"ACME": 30} and s.order_accounts == {"O-1": "ACME"}
-    s = run(s, ev("RESERVATION_RELEASED", 10, order_id="O-1"))
-    assert s.accounts == {"ACME": 20}
-    s = run(s, ev("PICK_CONFIRMED", 20, order_id="O-1"))  # the account got its stock: still consumed
-    assert s.accounts == {"ACME": 20} and s.order_accounts == {} and s.reserved == 5
-    s = run(s, ev("RESERVATION_RELEASED", 20, order_id="O-1"))  # nothing left open to release
-    assert s.accounts == {"ACME": 20}
+    from operators import KeyLedger
+
+    ledger = KeyLedger("SKU-1", "WH-A")
+
+    def feed(event_id: str, *args: Any, **kwargs: Any) -> None:
+        event = ev(*args, **kwargs)._replace(event_id=event_id, id_hash=hash(event_id), source_sequence=len(event_id))
+        ledger.on_batch([Posting(event._replace(occurred_at=T0 + ledger.version))])
+
+    feed("r", "RECEIPT", 100)
+    feed("c1", "RESERVATION_CREATED", 30, order_id="O-1", channel="b2b", account_id="ACME")
+    feed("c2", "RESERVATION_CREATED", 5, order_id="O-2", channel="dtc")  # no account
+    assert ledger.accounts == {"ACME": 30} and ledger.head.order_accounts == {"O-1": "ACME"}
+    feed("rel1", "RESERVATION_RELEASED", 10, order_id="O-1")
+    assert ledger.accounts == {"ACME": 20}
+    feed("pick", "PICK_CONFIRMED", 20, order_id="O-1")  # the account got its stock: still consumed
+    assert ledger.accounts == {"ACME": 20} and ledger.head.order_accounts == {} and ledger.head.reserved == 5
+    feed("rel2", "RESERVATION_RELEASED", 20, order_id="O-1")  # nothing left open to release
+    assert ledger.accounts == {"ACME": 20}
+    assert ledger.snapshot().accounts == (("ACME", 20),)
