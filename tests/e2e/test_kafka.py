@@ -27,23 +27,7 @@ def topics() -> dict[str, str]:
 
 
 def run_flow(bootstrap: str, t: dict[str, str], state: Path, *extra: str) -> None:
-    skuflow(
-        "run",
-        "--bootstrap",
-        bootstrap,
-        "--topic",
-        t["events"],
-        "--snapshots-topic",
-        t["snapshots"],
-        "--exceptions-topic",
-        t["exceptions"],
-        "--state-dir",
-        str(state),
-        "--item-master",
-        str(MEDIUM / "item_master.csv"),
-        "--until-end",
-        *extra,
-    )
+    skuflow(*run_args(bootstrap, t, state, MEDIUM / "item_master.csv", *extra))
 
 
 def simulated_topic(bootstrap: str, tmp_path: Path, events: int, skus: int) -> tuple[Path, Path, dict[str, str]]:
@@ -68,14 +52,9 @@ def simulated_topic(bootstrap: str, tmp_path: Path, events: int, skus: int) -> t
     return path, item_master, t
 
 
-def run_command(bootstrap: str, t: dict[str, str], state: Path, item_master: Path, *extra: str) -> list[str]:
-    """`skuflow run --until-end` over the topics `t`, as a command line."""
-    import sys
-
+def run_args(bootstrap: str, t: dict[str, str], state: Path, item_master: Path, *extra: str) -> list[str]:
+    """The arguments of `skuflow run --until-end` over the topics `t`."""
     return [
-        sys.executable,
-        "-m",
-        "dataflows.cli",
         "run",
         "--bootstrap",
         bootstrap,
@@ -92,6 +71,13 @@ def run_command(bootstrap: str, t: dict[str, str], state: Path, item_master: Pat
         "--until-end",
         *extra,
     ]
+
+
+def run_command(bootstrap: str, t: dict[str, str], state: Path, item_master: Path, *extra: str) -> list[str]:
+    """`skuflow run --until-end` over the topics `t`, as a command line for Popen."""
+    import sys
+
+    return [sys.executable, "-m", "dataflows.cli", *run_args(bootstrap, t, state, item_master, *extra)]
 
 
 def materialized(bootstrap: str, t: dict[str, str], state: Path, *extra: str) -> list[dict[str, Any]]:
