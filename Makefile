@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 
 KAFKA_PORT ?= 9092
 
-.PHONY: run test lint typecheck unit slow clean help kafka-up kafka-down
+.PHONY: run test lint typecheck unit slow clean help kafka-up kafka-down bench
 
 help:
 	@echo "make run    - simulated distributor -> dataflow -> RocksDB -> API on http://127.0.0.1:$(PORT)"
 	@echo "make test   - lint, type checks and every test suite (slow ones included)"
 	@echo "make kafka-up / kafka-down - a local single-node KRaft broker on 127.0.0.1:$(KAFKA_PORT)"
+	@echo "make bench  - benchmarks beside same-run baselines (BENCH_ARGS='--events 200000 --rounds 2')"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "skuflow needs Python 3.11 (found " + sys.version.split()[0] + ")")'
@@ -40,6 +41,9 @@ slow: $(STAMP)
 
 test: lint typecheck $(STAMP)
 	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
 
 kafka-up:
 	@KAFKA_PORT=$(KAFKA_PORT) deploy/kafka/kafka.sh up
