@@ -22,6 +22,8 @@ from operators.durations import parse_duration
 from operators.health import PolicyUpdate, Watch
 from operators.policy import Bundle, Channel, Policy, RingFence, SafetyStock, StaleMode, StaleRule
 
+log = logging.getLogger(__name__)
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
@@ -206,8 +208,6 @@ def load_policy(path: str | Path) -> Policy:
 
 
 # -- the control source: the policy's watch list at start, reloads on SIGHUP ---------------
-
-log = logging.getLogger(__name__)
 
 Control = tuple[str, str | None, Any]  # (target: "health" | "all", key, payload)
 

@@ -43,6 +43,3 @@ class StoreSink(FixedPartitionedSink[Any, None]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _StorePartition:
         return _StorePartition(self.path, self.account_channels)
-
-
-SnapshotStoreSink = StoreSink  # the name it had before it also stored publications
