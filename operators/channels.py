@@ -71,7 +71,7 @@ def pooled(policy: Policy, channel: Channel, sku: str, views: list[LocationView]
         u = unconsumed(policy, f, views)
         if f.location is not None:
             by_location[f.location] = by_location.get(f.location, 0) + u
-        elif _pool_locations(policy, f, views) & eligible_names or policy.channel(f.channel) == channel:
+        elif f.channel == channel.name or _pool_locations(policy, f, views) & eligible_names:
             pool_fenced += u
     total = sum(max(0, effective_available(policy, v) - by_location.get(v.location, 0)) for v in eligible)
     return max(0, total - pool_fenced)

@@ -84,6 +84,18 @@ def _sku_body(sku: str, rows: list[bytes]) -> dict[str, Any]:
     return {"sku": sku, "locations": locations, "total": total}
 
 
+def _batch(skus: list[str], lookup: Callable[[str], Any]) -> JSONResponse:
+    """Each distinct SKU once, in request order: found ones in `results`, the others in `missing`."""
+    results, missing = [], []
+    for sku in dict.fromkeys(skus):
+        found = lookup(sku)
+        if found is None:
+            missing.append(sku)
+        else:
+            results.append(found)
+    return JSONResponse({"results": results, "missing": missing})
+
+
 def create_app(state_dir: str | Path) -> FastAPI:
     """The API over `<state_dir>/store`."""
     store_path = Path(state_dir) / "store"
@@ -144,14 +156,7 @@ def create_app(state_dir: str | Path) -> FastAPI:
     )
     async def batch(request: BatchRequest) -> Response:
         store = holder["store"]
-        results, missing = [], []
-        for sku in dict.fromkeys(request.skus):
-            rows = store.locations(sku)
-            if rows:
-                results.append(_sku_body(sku, rows))
-            else:
-                missing.append(sku)
-        return JSONResponse({"results": results, "missing": missing})
+        return _batch(request.skus, lambda sku: _sku_body(sku, rows) if (rows := store.locations(sku)) else None)
 
     @app.get(
         "/v1/channels/{channel}/availability/{sku}",
@@ -172,14 +177,7 @@ def create_app(state_dir: str | Path) -> FastAPI:
     )
     async def channel_batch(channel: str, request: BatchRequest) -> Response:
         store = holder["store"]
-        results, missing = [], []
-        for sku in dict.fromkeys(request.skus):
-            body = store.channel(channel, sku)
-            if body is None:
-                missing.append(sku)
-            else:
-                results.append(json.loads(body))
-        return JSONResponse({"results": results, "missing": missing})
+        return _batch(request.skus, lambda sku: json.loads(body) if (body := store.channel(channel, sku)) else None)
 
     @app.get(
         "/v1/accounts/{account}/availability/{sku}",
