@@ -46,6 +46,18 @@ class Buckets(NamedTuple):
 EMPTY = Buckets()
 
 
+class Move(NamedTuple):
+    """What the fold reads of a posting, and all a key's retained history keeps of it."""
+
+    event_type: EventType
+    base_qty: int
+    order_id: str | None = None
+    account_id: str | None = None
+    status: Status | None = None
+    disposition: Disposition | None = None
+    counterpart: bool = False  # the receiving side of TRANSFER_SHIPPED
+
+
 class Posting(NamedTuple):
     """An event as it lands on one key; a transfer posts twice (ship side, receive side)."""
 
@@ -56,6 +68,11 @@ class Posting(NamedTuple):
     def key(self) -> tuple[str, str]:
         e = self.event
         return (e.sku, e.counterpart_location) if self.counterpart else (e.sku, e.location)  # type: ignore[return-value]
+
+    @property
+    def move(self) -> Move:
+        e = self.event
+        return Move(e.event_type, e.base_qty, e.order_id, e.account_id, e.status, e.disposition, self.counterpart)
 
 
 def postings(event: InventoryEvent) -> tuple[Posting, ...]:
@@ -83,7 +100,7 @@ def _without(mapping: Mapping[str, str], key: str) -> Mapping[str, str]:
     return changed
 
 
-def _receipt(s: Buckets, e: InventoryEvent) -> Buckets:
+def _receipt(s: Buckets, e: Move) -> Buckets:
     q = e.base_qty
     if e.status is Status.QUARANTINE:
         return Buckets(
@@ -119,11 +136,11 @@ def _receipt(s: Buckets, e: InventoryEvent) -> Buckets:
     )
 
 
-def _cycle_count(s: Buckets, e: InventoryEvent) -> Buckets:
+def _cycle_count(s: Buckets, e: Move) -> Buckets:
     return Buckets(e.base_qty, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit, s.orders, s.order_accounts)
 
 
-def _reservation_created(s: Buckets, e: InventoryEvent) -> Buckets:
+def _reservation_created(s: Buckets, e: Move) -> Buckets:
     oid = e.order_id or ""
     q = e.base_qty
     orders = _with_order(s.orders, oid, s.orders.get(oid, 0) + q)
@@ -133,7 +150,7 @@ def _reservation_created(s: Buckets, e: InventoryEvent) -> Buckets:
     return Buckets(s.sellable, s.reserved + q, s.picked, s.quarantine, s.damaged, s.in_transit, orders, order_accounts)
 
 
-def _reservation_released(s: Buckets, e: InventoryEvent) -> Buckets:
+def _reservation_released(s: Buckets, e: Move) -> Buckets:
     oid = e.order_id or ""
     open_qty = s.orders.get(oid, 0)
     r = min(e.base_qty, open_qty)
@@ -144,7 +161,7 @@ def _reservation_released(s: Buckets, e: InventoryEvent) -> Buckets:
     return Buckets(s.sellable, s.reserved - r, s.picked, s.quarantine, s.damaged, s.in_transit, orders, order_accounts)
 
 
-def _pick_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
+def _pick_confirmed(s: Buckets, e: Move) -> Buckets:
     q = e.base_qty
     oid = e.order_id or ""
     open_qty = s.orders.get(oid, 0)
@@ -174,7 +191,7 @@ def _pick_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
     )
 
 
-def _shipment_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
+def _shipment_confirmed(s: Buckets, e: Move) -> Buckets:
     return Buckets(
         s.sellable,
         s.reserved,
@@ -187,7 +204,7 @@ def _shipment_confirmed(s: Buckets, e: InventoryEvent) -> Buckets:
     )
 
 
-def _transfer_shipped(s: Buckets, e: InventoryEvent) -> Buckets:
+def _transfer_shipped(s: Buckets, e: Move) -> Buckets:
     return Buckets(
         s.sellable - e.base_qty,
         s.reserved,
@@ -200,7 +217,7 @@ def _transfer_shipped(s: Buckets, e: InventoryEvent) -> Buckets:
     )
 
 
-def _transfer_received(s: Buckets, e: InventoryEvent) -> Buckets:
+def _transfer_received(s: Buckets, e: Move) -> Buckets:
     q = e.base_qty
     return Buckets(
         s.sellable + q,
@@ -214,7 +231,7 @@ def _transfer_received(s: Buckets, e: InventoryEvent) -> Buckets:
     )
 
 
-def _return_received(s: Buckets, e: InventoryEvent) -> Buckets:
+def _return_received(s: Buckets, e: Move) -> Buckets:
     return Buckets(
         s.sellable,
         s.reserved,
@@ -227,7 +244,7 @@ def _return_received(s: Buckets, e: InventoryEvent) -> Buckets:
     )
 
 
-def _return_dispositioned(s: Buckets, e: InventoryEvent) -> Buckets:
+def _return_dispositioned(s: Buckets, e: Move) -> Buckets:
     q = e.base_qty
     d = e.disposition
     if d is Disposition.RESTOCK:
@@ -265,7 +282,7 @@ def _return_dispositioned(s: Buckets, e: InventoryEvent) -> Buckets:
     )
 
 
-def _hold_placed(s: Buckets, e: InventoryEvent) -> Buckets:
+def _hold_placed(s: Buckets, e: Move) -> Buckets:
     q = e.base_qty
     return Buckets(
         s.sellable - q,
@@ -279,7 +296,7 @@ def _hold_placed(s: Buckets, e: InventoryEvent) -> Buckets:
     )
 
 
-def _hold_released(s: Buckets, e: InventoryEvent) -> Buckets:
+def _hold_released(s: Buckets, e: Move) -> Buckets:
     q = e.base_qty
     return Buckets(
         s.sellable + q,
@@ -293,11 +310,11 @@ def _hold_released(s: Buckets, e: InventoryEvent) -> Buckets:
     )
 
 
-def _balance_snapshot(s: Buckets, e: InventoryEvent) -> Buckets:
+def _balance_snapshot(s: Buckets, e: Move) -> Buckets:
     return s  # reconciliation input only
 
 
-_RULES: dict[EventType, Callable[[Buckets, InventoryEvent], Buckets]] = {
+_RULES: dict[EventType, Callable[[Buckets, Move], Buckets]] = {
     EventType.RECEIPT: _receipt,
     EventType.ADJUSTMENT: _receipt,
     EventType.CYCLE_COUNT: _cycle_count,
@@ -315,32 +332,39 @@ _RULES: dict[EventType, Callable[[Buckets, InventoryEvent], Buckets]] = {
 }
 
 
-def account_delta(state: Buckets, posting: Posting) -> tuple[str, int] | None:
+def account_delta(state: Buckets, item: Posting | Move) -> tuple[str, int] | None:
     """How one posting changes an account's net reservations at this key, given the state
     before it: +q for its reservation, -r for the part of its order a release frees.
     Picks keep the consumption (that stock went to the account). Pure, like `apply`."""
-    event = posting.event
-    if posting.counterpart:
+    m = item.move if isinstance(item, Posting) else item
+    if m.counterpart:
         return None
-    if event.event_type is EventType.RESERVATION_CREATED:
-        return (event.account_id, event.base_qty) if event.account_id else None
-    if event.event_type is EventType.RESERVATION_RELEASED:
-        oid = event.order_id or ""
+    if m.event_type is EventType.RESERVATION_CREATED:
+        return (m.account_id, m.base_qty) if m.account_id else None
+    if m.event_type is EventType.RESERVATION_RELEASED:
+        oid = m.order_id or ""
         account = state.order_accounts.get(oid)
-        released = min(event.base_qty, state.orders.get(oid, 0))
+        released = min(m.base_qty, state.orders.get(oid, 0))
         return (account, -released) if account is not None and released > 0 else None
     return None
 
 
-def apply(state: Buckets, posting: Posting) -> Buckets:
+def apply(state: Buckets, item: Posting | Move) -> Buckets:
     """The state after one posting. Pure: `state` is left as it was."""
-    event = posting.event
-    if posting.counterpart:  # the receiving side of TRANSFER_SHIPPED
+    m = item.move if isinstance(item, Posting) else item
+    if m.counterpart:  # the receiving side of TRANSFER_SHIPPED
         s = state
         return Buckets(
-            s.sellable, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit + event.base_qty, s.orders
+            s.sellable,
+            s.reserved,
+            s.picked,
+            s.quarantine,
+            s.damaged,
+            s.in_transit + m.base_qty,
+            s.orders,
+            s.order_accounts,
         )
-    return _RULES[event.event_type](state, event)
+    return _RULES[m.event_type](state, m)
 
 
 def fold(postings_in_order: list[Posting], state: Buckets = EMPTY) -> Buckets:

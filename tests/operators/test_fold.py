@@ -136,3 +136,25 @@ def test_account_consumption_counts_reservations_net_of_releases_and_survives_pi
     feed("rel2", "RESERVATION_RELEASED", 20, order_id="O-1")  # nothing left open to release
     assert ledger.accounts == {"ACME": 20}
     assert ledger.snapshot().accounts == (("ACME", 20),)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "extra"),
+    [
+        ("RECEIPT", {}),
+        ("CYCLE_COUNT", {}),
+        ("PICK_CONFIRMED", {"order_id": "O-9"}),
+        ("SHIPMENT_CONFIRMED", {"order_id": "O-9"}),
+        ("TRANSFER_SHIPPED", {"counterpart_location": "WH-B"}),
+        ("TRANSFER_RECEIVED", {"counterpart_location": "WH-B"}),
+        ("RETURN_RECEIVED", {}),
+        ("RETURN_DISPOSITIONED", {"disposition": "RESTOCK"}),
+        ("HOLD_PLACED", {}),
+        ("HOLD_RELEASED", {}),
+    ],
+)
+def test_other_movements_keep_open_orders_and_their_accounts(event_type: str, extra: dict[str, Any]) -> None:
+    before = S0._replace(order_accounts={"O-1": "ACME"})
+    for posting in postings(ev(event_type, 2, **extra)):  # both sides of a transfer
+        after = apply(before, posting)
+        assert (after.orders, after.order_accounts) == (before.orders, before.order_accounts)
