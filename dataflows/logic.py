@@ -19,12 +19,16 @@ _late = {t: metrics.LATE.labels(t.value) for t in EventType}
 
 class FoldLogic(StatefulBatchLogic[Posting | Rejection, FoldOut, bytes]):
     """One key's ledger. Snapshots are the pickled ledger: immutable bytes, and the
-    ledger's arrays and immutable states make that a cheap, flat copy."""
+    ledger's packed history and arrays make that a cheap, flat copy."""
+
+    __slots__ = ("ledger", "settings")
 
     def __init__(self, settings: FoldSettings, resume: bytes | None) -> None:
         self.settings = settings
-        self.ledger: KeyLedger | None = pickle.loads(resume) if resume is not None else None
-        if self.ledger is not None:
+        self.ledger: KeyLedger | None = None
+        if resume is not None:
+            self.ledger = pickle.loads(resume)
+            self.ledger.settings = settings  # the flow's current horizon and retention
             metrics.KEYS.inc()
 
     def _ledger_for(self, first: Posting | Rejection) -> KeyLedger:

@@ -1,7 +1,8 @@
 """The fold: a pure function of (state, posting) for one (sku, location).
 
-`Buckets` is immutable (its `orders` mapping is copied on write, never mutated);
-`apply` returns a new one and never mutates its input,
+`Buckets` is immutable (its mappings are persistent HAMTs: an update shares all but
+a path with the old map, so a hot key with thousands of open orders does not copy them
+per event); `apply` returns a new one and never mutates its input,
 so any earlier state can be kept as a checkpoint for free (the ledger does).
 Quantities are base units, plain signed integers, never clamped.
 """
@@ -9,12 +10,13 @@ Quantities are base units, plain signed integers, never clamped.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from immutables import Map
 
 from operators.events import Disposition, EventType, InventoryEvent, Status
 
-# Shared empty mapping; states never mutate their `orders` (typed read-only).
-_NO_ORDERS: Mapping[str, int] = {}
+_NO_ORDERS: Map[str, int] = Map()
 
 BUCKETS: tuple[str, ...] = ("sellable", "reserved", "picked", "quarantine", "damaged", "in_transit")
 
@@ -82,22 +84,19 @@ def postings(event: InventoryEvent) -> tuple[Posting, ...]:
     return (Posting(event),)
 
 
+def _persistent(mapping: Mapping[str, Any]) -> Map[str, Any]:
+    return mapping if isinstance(mapping, Map) else Map(mapping)
+
+
 def _with_order(orders: Mapping[str, int], order_id: str, remaining: int) -> Mapping[str, int]:
-    """Copy-on-write update; fully consumed orders are dropped to keep state small."""
-    changed = dict(orders)
+    """A new map with the order's open quantity; fully consumed orders are dropped."""
     if remaining > 0:
-        changed[order_id] = remaining
-    else:
-        changed.pop(order_id, None)
-    return changed if changed else _NO_ORDERS
+        return _persistent(orders).set(order_id, remaining)
+    return _without(orders, order_id)
 
 
-def _without(mapping: Mapping[str, str], key: str) -> Mapping[str, str]:
-    if key not in mapping:
-        return mapping
-    changed = dict(mapping)
-    del changed[key]
-    return changed
+def _without(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    return _persistent(mapping).delete(key) if key in mapping else mapping
 
 
 def _receipt(s: Buckets, e: Move) -> Buckets:
@@ -146,7 +145,7 @@ def _reservation_created(s: Buckets, e: Move) -> Buckets:
     orders = _with_order(s.orders, oid, s.orders.get(oid, 0) + q)
     order_accounts = s.order_accounts
     if e.account_id and order_accounts.get(oid) != e.account_id:
-        order_accounts = {**order_accounts, oid: e.account_id}
+        order_accounts = _persistent(order_accounts).set(oid, e.account_id)
     return Buckets(s.sellable, s.reserved + q, s.picked, s.quarantine, s.damaged, s.in_transit, orders, order_accounts)
 
 

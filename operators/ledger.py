@@ -5,19 +5,22 @@ posting sorted by (occurred_at, source_sequence, event_id), each event_id once,
 provided no posting arrived later than the lateness horizon.
 
 In-order postings are applied at once (O(1)). A late posting is inserted in
-order and the fold is recomputed from the state just before it: every retained
-history entry keeps the (immutable) state after it, so that is the nearest
-retained point. History older than the horizon is compacted into `base`.
+order and the fold is recomputed from the nearest checkpoint before it (at most
+`CHECKPOINT_EVERY` postings earlier). History older than the horizon is compacted
+into the base state in whole blocks. The history is packed (see `history`), so
+Bytewax's per-epoch snapshot of a key is a copy of a few flat buffers.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from typing import Any
 
 from operators.dedup import SeenIds
 from operators.events import EventType, InventoryEvent, OrderKey
-from operators.fold import EMPTY, Buckets, Posting, account_delta, apply
+from operators.fold import EMPTY, Buckets, Move, Posting, account_delta, apply
+from operators.history import Accounts, Entry, History
 from operators.rejects import Reason, Rejection
 from operators.snapshot import AvailabilitySnapshot
 
@@ -65,9 +68,7 @@ def _rejection(event: InventoryEvent, reason: Reason, detail: str) -> Rejection:
 
 class KeyLedger:
     __slots__ = (
-        "_base",
-        "_entries",
-        "_keys",
+        "_history",
         "_seen",
         "_seen_pruned_at",
         "accounts",
@@ -86,22 +87,20 @@ class KeyLedger:
         self.head: Buckets = EMPTY
         self.version = 0
         self.as_of: int | None = None
-        self._base: Buckets = EMPTY
-        self._keys: list[OrderKey] = []
-        # (posting, state after it, its account delta)
-        self._entries: list[tuple[Posting, Buckets, tuple[str, int] | None]] = []
+        self._history = History()
         self._seen = SeenIds()
         self._seen_pruned_at = 0
         self.accounts: dict[str, int] = {}  # net reservations per account, summed from the deltas
 
     @property
     def last_event_id(self) -> str:
-        return self._keys[-1][2] if self._keys else ""
+        key = self._history.last_key
+        return key[2] if key is not None else ""
 
     @property
     def retained(self) -> int:
-        """Postings kept for exact re-ordering (inside the horizon)."""
-        return len(self._entries)
+        """Postings kept for exact re-ordering (inside the horizon, plus part of a block)."""
+        return len(self._history)
 
     @property
     def remembered_ids(self) -> int:
@@ -119,10 +118,10 @@ class KeyLedger:
             tuple(sorted((a, q) for a, q in self.accounts.items() if q)),
         )
 
-    def _account(self, delta: tuple[str, int] | None, sign: int) -> None:
+    def _account(self, delta: tuple[str, int] | None) -> None:
         if delta is not None:
             account, qty = delta
-            self.accounts[account] = self.accounts.get(account, 0) + sign * qty
+            self.accounts[account] = self.accounts.get(account, 0) + qty
 
     def on_batch(self, items: list[Posting | Rejection]) -> BatchOutcome:
         """Fold a batch of postings (and keyed rejections, deduplicated here too)."""
@@ -204,42 +203,59 @@ class KeyLedger:
         """Apply one posting in order; True when it arrived out of order."""
         e = posting.event
         key: OrderKey = (e.occurred_at, e.source_sequence, e.event_id)
-        keys, entries = self._keys, self._entries
+        move = posting.move
         self.version += 1
         if self.as_of is None or e.occurred_at > self.as_of:
             self.as_of = e.occurred_at
-        if not keys or key > keys[-1]:
-            delta = account_delta(self.head, posting)
-            self.head = apply(self.head, posting)
-            keys.append(key)
-            entries.append((posting, self.head, delta))
-            self._account(delta, 1)
+        history = self._history
+        last = history.last_key
+        if last is None or key > last:
+            head = self.head
+            history.append(key, move, head, self.accounts)
+            self._account(account_delta(head, move))
+            self.head = apply(head, move)
             return False
-        i = bisect_right(keys, key)
-        state = entries[i - 1][1] if i else self._base
-        keys.insert(i, key)
-        entries.insert(i, (posting, state, None))
-        for j in range(i, len(entries)):
-            p, _, old = entries[j]
-            new = account_delta(state, p)
-            state = apply(state, p)
-            entries[j] = (p, state, new)
-            if new != old:  # a late event can change what later releases freed
-                self._account(old, -1)
-                self._account(new, 1)
-        self.head = state
+        self._refold(key, move)
         return True
 
+    def _refold(self, key: OrderKey, move: Move) -> None:
+        """Insert a late posting and re-fold from the checkpoint before it. Accounts are
+        re-summed from the checkpoint too: a late event can change what later releases freed."""
+        start, state, accounts, entries = self._history.tail_from(key[0])
+        entries.insert(bisect_right([k for k, _ in entries], key), (key, move))
+        self._replay(start, state, accounts, entries)
+
+    def _replay(self, start: int, state: Buckets, accounts: Accounts, entries: list[Entry]) -> None:
+        """Re-append `entries` from history index `start`, folding from `state`: the head,
+        the accounts and the checkpoints after `start` come out re-derived."""
+        history = self._history
+        history.truncate(start)
+        self.accounts = dict(accounts)
+        for k, m in entries:
+            history.append(k, m, state, self.accounts)
+            self._account(account_delta(state, m))
+            state = apply(state, m)
+        self.head = state
+
     def _compact(self) -> None:
-        """Fold history older than the horizon into `base`; forget expired ids."""
+        """Drop history older than the horizon; forget expired ids."""
         assert self.as_of is not None
-        cutoff = self.as_of - self.settings.horizon_ms
-        i = bisect_left(self._keys, (cutoff,))
-        if i:
-            self._base = self._entries[i - 1][1]
-            del self._keys[:i]
-            del self._entries[:i]
+        self._history.compact(self.as_of - self.settings.horizon_ms)
         retention = self.settings.dedup_retention_ms
         if self.as_of - self._seen_pruned_at > max(HOUR_MS, retention // 64):
             self._seen.forget_before(self.as_of - retention)
             self._seen_pruned_at = self.as_of
+
+    # -- snapshot form: what Bytewax persists per key at each epoch ---------------
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        """Plain values and flat buffers; the settings are not part of it (they come
+        from the flow's configuration when the key is resumed)."""
+        return (self.sku, self.location, self.version, self.as_of, self._history, self._seen, self._seen_pruned_at)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        """The head and accounts are not stored: re-folding the retained history from its
+        base gives them exactly, and keeps every epoch's snapshot small."""
+        self.sku, self.location, self.version, self.as_of, self._history, self._seen, self._seen_pruned_at = state
+        self.settings = FoldSettings()
+        self._replay(*self._history.everything())

@@ -9,7 +9,6 @@ WAL on demand, so they see a new snapshot within milliseconds without a lock.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from rocksdict import AccessType, Options, Rdict, WriteBatch, WriteOptions
 
 from serving.exceptions import StoreError
@@ -50,7 +50,7 @@ def _offset_key(topic: str, partition: int) -> bytes:
 
 def encode_value(snapshot: dict[str, Any]) -> bytes:
     """Version header + response-ready JSON."""
-    body = json.dumps(snapshot, separators=(",", ":")).encode()
+    body = orjson.dumps(snapshot)
     return int(snapshot["version"]).to_bytes(_VERSION_BYTES, "big") + body
 
 

@@ -31,7 +31,9 @@ ITEM_MASTER = ItemMaster({("SKU-1", "CS"): 12, ("SKU-2", "CS"): 6})
 
 
 @st.composite
-def raw_event(draw: Any, index: int, window_ms: int = 3_600_000) -> dict[str, Any]:
+def raw_event(
+    draw: Any, index: int, window_ms: int = 3_600_000, skus: list[str] = SKUS, locations: list[str] = LOCATIONS
+) -> dict[str, Any]:
     etype = draw(
         st.sampled_from(
             [
@@ -52,7 +54,7 @@ def raw_event(draw: Any, index: int, window_ms: int = 3_600_000) -> dict[str, An
             ]
         )
     )
-    location = draw(st.sampled_from(LOCATIONS))
+    location = draw(st.sampled_from(locations))
     if etype == "ADJUSTMENT":
         qty = draw(st.integers(-20, 20).filter(bool))
     elif etype in ("CYCLE_COUNT", "BALANCE_SNAPSHOT"):
@@ -62,7 +64,7 @@ def raw_event(draw: Any, index: int, window_ms: int = 3_600_000) -> dict[str, An
     return {
         "event_id": f"E-{index}",
         "event_type": etype,
-        "sku": draw(st.sampled_from(SKUS)),
+        "sku": draw(st.sampled_from(skus)),
         "location": location,
         "quantity": qty,
         "uom": draw(st.sampled_from(["EA", "EA", "EA", "CS"])),
@@ -72,7 +74,7 @@ def raw_event(draw: Any, index: int, window_ms: int = 3_600_000) -> dict[str, An
         "source_sequence": draw(st.integers(0, 3)),
         "order_id": draw(st.sampled_from(ORDERS)),
         "channel": draw(st.sampled_from(["dtc", "amazon"])),
-        "counterpart_location": draw(st.sampled_from([x for x in LOCATIONS if x != location])),
+        "counterpart_location": draw(st.sampled_from([x for x in locations if x != location])),
         "disposition": draw(st.sampled_from(["RESTOCK", "REFURBISH", "DAMAGED", "SCRAP"])),
         "status": draw(st.sampled_from([None, "SELLABLE", "QUARANTINE", "DAMAGED"])),
         "correlation_id": draw(st.sampled_from([None, "C-1", "C-2"])),
@@ -81,9 +83,16 @@ def raw_event(draw: Any, index: int, window_ms: int = 3_600_000) -> dict[str, An
 
 
 @st.composite
-def valid_log(draw: Any, max_size: int = 40, window_ms: int = 3_600_000) -> list[dict[str, Any]]:
-    n = draw(st.integers(1, max_size))
-    return [draw(raw_event(i, window_ms)) for i in range(n)]
+def valid_log(
+    draw: Any,
+    max_size: int = 40,
+    window_ms: int = 3_600_000,
+    skus: list[str] = SKUS,
+    locations: list[str] = LOCATIONS,
+    min_size: int = 1,
+) -> list[dict[str, Any]]:
+    n = draw(st.integers(min_size, max_size))
+    return [draw(raw_event(i, window_ms, skus, locations)) for i in range(n)]
 
 
 def oracle_accounts(log: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, int]]:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators import FoldSettings, KeyLedger, Reason
+from operators.history import CHECKPOINT_EVERY
 from tests.operators.strategies import Driver, oracle, oracle_accounts, valid_log
 
 
@@ -75,6 +76,48 @@ def test_tiny_horizon_still_exact_when_late_events_stay_inside_it(data: Any, log
     for raw in arrivals:
         driver.feed([raw])
     assert driver.state() == oracle(log)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    log=valid_log(min_size=80, max_size=200, window_ms=20 * 3_600_000, skus=["SKU-1"], locations=["WH-A", "WH-B"]),
+)
+def test_long_histories_across_checkpoints_stay_exact(data: Any, log: list[dict[str, Any]]) -> None:
+    """Two keys with many postings each: late events re-fold from a checkpoint blocks back,
+    compaction drops whole blocks, restarts resume from the packed form; all exact."""
+    assert len(log) > 2 * CHECKPOINT_EVERY
+    for horizon_hours in (24, 6):
+        driver = Driver(FoldSettings(horizon_ms=horizon_hours * 3_600_000))
+        arrivals = sorted(log, key=lambda r: r["occurred_at"])
+        # Mostly in order; some events held back by less than the smaller horizon.
+        for i in data.draw(st.lists(st.integers(0, len(arrivals) - 1), max_size=40)):
+            j = min(len(arrivals) - 1, i + data.draw(st.integers(1, 60)))
+            if arrivals[j]["occurred_at"] - arrivals[i]["occurred_at"] < 3 * 3_600_000:
+                arrivals.insert(j, arrivals.pop(i))
+        for batch in _batches(data.draw, arrivals + data.draw(st.lists(st.sampled_from(log), max_size=20))):
+            driver.feed(batch)
+            driver.ledgers = {k: pickle.loads(pickle.dumps(v)) for k, v in driver.ledgers.items()}
+        assert driver.state() == oracle(log)
+        assert driver.accounts() == oracle_accounts(log)
+
+
+def test_a_late_event_blocks_back_re_folds_every_later_posting() -> None:
+    from tests.operators.strategies import T0
+
+    base = {"sku": "SKU-1", "location": "WH-A", "source_system": "WMS", "source_sequence": 0}
+    log = [
+        {**base, "event_id": f"r{i}", "event_type": "RECEIPT", "quantity": 1, "occurred_at": T0 + i} for i in range(100)
+    ]
+    log.append({**base, "event_id": "count", "event_type": "CYCLE_COUNT", "quantity": 500, "occurred_at": T0 + 50})
+    late = {**base, "event_id": "late", "event_type": "HOLD_PLACED", "quantity": 7, "occurred_at": T0 + 3}
+    driver = Driver()
+    driver.feed(sorted(log, key=lambda r: (r["occurred_at"], r["event_id"])))
+    driver.feed([late])
+    ((state, version),) = driver.state().values()
+    assert driver.late == 1 and version == 102
+    assert (state.sellable, state.quarantine) == (500 + 50, 7)  # the count overrode the hold's effect on sellable
+    assert driver.state() == oracle([*log, late])
 
 
 def test_late_beyond_horizon_is_applied_and_reported() -> None:
@@ -146,11 +189,11 @@ def test_history_is_compacted_and_ids_forgotten_after_retention() -> None:
     ledger_settings = FoldSettings(horizon_ms=hour, dedup_retention_ms=4 * hour)
     driver = Driver(ledger_settings)
     base = {"sku": "SKU-1", "location": "WH-A", "source_system": "WMS", "source_sequence": 0}
-    for i in range(100):
+    for i in range(300):
         driver.feed(
             [{**base, "event_id": f"e{i}", "event_type": "RECEIPT", "quantity": 1, "occurred_at": T0 + i * hour // 10}]
         )
     ledger: KeyLedger = next(iter(driver.ledgers.values()))
-    assert ledger.head.sellable == 100 and ledger.version == 100
-    assert ledger.retained <= 11  # one hour of history at 10 events an hour, plus the edge
+    assert ledger.head.sellable == 300 and ledger.version == 300
+    assert ledger.retained <= 11 + CHECKPOINT_EVERY  # an hour at 10 an hour, plus the edge and one block
     assert ledger.remembered_ids <= 41 + 10  # four hours of ids, pruned at most an hour late
