@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from serving.store import StoreWriter
 
 DEFAULT_PORT = 8000
+REPLAY_BATCH = 8192  # a bulk job: coalesce more per key (like Kafka Streams' record cache)
 EVENTS, SNAPSHOTS, EXCEPTIONS = "inventory.events.v1", "inventory.snapshots.v1", "inventory.exceptions.v1"
 
 
@@ -92,7 +93,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     stop = threading.Event()
     policy = _policy(args)
     summary = run(
-        EventFileSource(args.file, stop), config, stop=stop, policy=policy, control=_control(args, policy, False, stop)
+        EventFileSource(args.file, stop, args.batch_size),
+        config,
+        stop=stop,
+        policy=policy,
+        control=_control(args, policy, False, stop),
     )
     if stop.is_set():
         print("interrupted: the state is saved, run the same command again to resume", file=sys.stderr)
@@ -500,6 +505,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("file", type=Path, help="events: .avro container or JSON Lines")
     replay.add_argument("--state-dir", type=Path, required=True, help="where the store and outputs live")
     replay.add_argument("--no-recovery", action="store_true", help="do not keep Bytewax recovery state")
+    replay.add_argument(
+        "--batch-size",
+        type=int,
+        default=REPLAY_BATCH,
+        help=f"records read per batch ({REPLAY_BATCH:,}); a key's changes within a batch "
+        "coalesce into one snapshot that carries all their correlation ids",
+    )
     _flow_args(replay)
     replay.set_defaults(func=cmd_replay)
 

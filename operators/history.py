@@ -13,14 +13,15 @@ byte lengths of event_id, order_id, account_id) followed by those three UTF-8 st
 `_times` holds each entry's occurred_at for bisecting. Every `CHECKPOINT_EVERY`
 entries a checkpoint keeps (byte offset, state before the entry, accounts before
 it), so re-folding after a late arrival starts at most that many entries early, and
-compaction drops whole blocks (the first checkpoint is the base).
+compaction drops whole blocks (the first checkpoint is the base). A late posting is
+spliced into the bytes in place; only states are re-folded, nothing re-encoded.
 """
 
 from __future__ import annotations
 
 import struct
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,7 +41,9 @@ _COUNTERPART = 0x80
 
 Accounts = tuple[tuple[str, int], ...]
 Checkpoint = tuple[int, Buckets, Accounts]  # (byte offset, state before, accounts before)
-Entry = tuple[OrderKey, Move]
+Refold = tuple[int, Buckets, Accounts, list[Move], list[int]]
+"""(index of the first entry to re-fold, state and accounts before it, the moves from
+there on, and their byte offsets)."""
 
 _BASE: Checkpoint = (0, EMPTY, ())
 
@@ -55,11 +58,14 @@ def encode(key: OrderKey, move: Move) -> bytes:
     return _HEAD.pack(occurred_at, sequence, move.base_qty, op, sub, len(eid), len(oid), len(acc)) + eid + oid + acc
 
 
-def decode(blob: bytes | bytearray, offset: int = 0) -> list[Entry]:
-    """Every entry from `offset` (an entry boundary) to the end."""
-    out: list[Entry] = []
+def decode(blob: bytes | bytearray, offset: int = 0) -> tuple[list[OrderKey], list[Move], list[int]]:
+    """Every entry from `offset` (an entry boundary) to the end: keys, moves, byte offsets."""
+    keys: list[OrderKey] = []
+    moves: list[Move] = []
+    offsets: list[int] = []
     view, end, size, unpack = memoryview(blob), len(blob), _HEAD.size, _HEAD.unpack_from
     while offset < end:
+        offsets.append(offset)
         occurred_at, sequence, qty, op, sub, n_eid, n_oid, n_acc = unpack(view, offset)
         offset += size
         eid = str(view[offset : offset + n_eid], "utf-8")
@@ -68,14 +74,22 @@ def decode(blob: bytes | bytearray, offset: int = 0) -> list[Entry]:
         offset += n_oid
         acc = str(view[offset : offset + n_acc], "utf-8") if n_acc else None
         offset += n_acc
-        move = Move(
-            _TYPES[op & 0x7F], qty, oid, acc, _STATUSES[sub & 0x0F], _DISPOSITIONS[sub >> 4], bool(op & _COUNTERPART)
+        keys.append((occurred_at, sequence, eid))
+        moves.append(
+            Move(
+                _TYPES[op & 0x7F],
+                qty,
+                oid,
+                acc,
+                _STATUSES[sub & 0x0F],
+                _DISPOSITIONS[sub >> 4],
+                bool(op & _COUNTERPART),
+            )
         )
-        out.append(((occurred_at, sequence, eid), move))
-    return out
+    return keys, moves, offsets
 
 
-def _frozen(accounts: Mapping[str, int]) -> Accounts:
+def frozen(accounts: Mapping[str, int]) -> Accounts:
     return tuple(accounts.items()) if accounts else ()
 
 
@@ -97,25 +111,38 @@ class History:
         """Add the posting after every retained one (`key` must sort last)."""
         n = len(self._times)
         if n % CHECKPOINT_EVERY == 0 and n // CHECKPOINT_EVERY == len(self._checkpoints):
-            self._checkpoints.append((len(self._blob), state_before, _frozen(accounts_before)))
+            self._checkpoints.append((len(self._blob), state_before, frozen(accounts_before)))
         self._blob += encode(key, move)
         self._times.append(key[0])
         self.last_key = key
 
-    def tail_from(self, occurred_at: int) -> tuple[int, Buckets, Accounts, list[Entry]]:
-        """The entries a posting at `occurred_at` can precede, from the checkpoint before
-        them: (index of the first, state and accounts before it, the entries)."""
-        block = bisect_left(self._times, occurred_at) // CHECKPOINT_EVERY
+    def insert(self, key: OrderKey, move: Move) -> Refold:
+        """Insert a posting that sorts before the last one. Returns what must be re-folded:
+        from the checkpoint before it, every move after that, with their new byte offsets.
+        The caller re-folds them and hands the new checkpoints to `set_checkpoints`."""
+        block = bisect_left(self._times, key[0]) // CHECKPOINT_EVERY
         offset, state, accounts = self._checkpoints[block]
-        return block * CHECKPOINT_EVERY, state, accounts, decode(self._blob, offset)
+        keys, moves, offsets = decode(self._blob, offset)
+        i = bisect_right(keys, key)
+        at = offsets[i] if i < len(offsets) else len(self._blob)
+        data = encode(key, move)
+        self._blob[at:at] = data
+        start = block * CHECKPOINT_EVERY
+        self._times.insert(start + i, key[0])
+        moves.insert(i, move)
+        offsets.insert(i, at)
+        offsets[i + 1 :] = [o + len(data) for o in offsets[i + 1 :]]
+        return start, state, accounts, moves, offsets
 
-    def truncate(self, index: int) -> None:
-        """Forget entries from `index` (a block boundary from `tail_from`) on; re-append them."""
-        block = index // CHECKPOINT_EVERY
-        assert block * CHECKPOINT_EVERY == index and block < len(self._checkpoints)
-        del self._blob[self._checkpoints[block][0] :]
-        del self._times[index:]
-        del self._checkpoints[block + 1 :]
+    def everything(self) -> Refold:
+        """Like `insert` without inserting, from the base: what a restored key re-folds."""
+        _, state, accounts = self._checkpoints[0]
+        _, moves, offsets = decode(self._blob)
+        return 0, state, accounts, moves, offsets
+
+    def set_checkpoints(self, first_block: int, checkpoints: list[Checkpoint]) -> None:
+        """Replace the checkpoints from `first_block` on (after a re-fold)."""
+        self._checkpoints[first_block:] = checkpoints
 
     def compact(self, cutoff: int) -> None:
         """Drop whole blocks of entries older than `cutoff`; the next checkpoint becomes the base."""
@@ -126,11 +153,6 @@ class History:
         del self._blob[:start]
         del self._times[: blocks * CHECKPOINT_EVERY]
         self._checkpoints = [(o - start, s, a) for o, s, a in self._checkpoints[blocks:]]
-
-    def everything(self) -> tuple[int, Buckets, Accounts, list[Entry]]:
-        """Like `tail_from`, from the base: what a restored ledger re-folds."""
-        _, state, accounts = self._checkpoints[0]
-        return 0, state, accounts, decode(self._blob)
 
     # -- snapshot form: flat bytes and the base state; checkpoints are re-derived ---
 

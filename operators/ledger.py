@@ -13,14 +13,13 @@ Bytewax's per-epoch snapshot of a key is a copy of a few flat buffers.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
 from operators.dedup import SeenIds
 from operators.events import EventType, InventoryEvent, OrderKey
 from operators.fold import EMPTY, Buckets, Move, Posting, account_delta, apply
-from operators.history import Accounts, Entry, History
+from operators.history import CHECKPOINT_EVERY, Accounts, Checkpoint, History, frozen
 from operators.rejects import Reason, Rejection
 from operators.snapshot import AvailabilitySnapshot
 
@@ -68,6 +67,7 @@ def _rejection(event: InventoryEvent, reason: Reason, detail: str) -> Rejection:
 
 class KeyLedger:
     __slots__ = (
+        "_accounts_view",
         "_history",
         "_seen",
         "_seen_pruned_at",
@@ -91,6 +91,7 @@ class KeyLedger:
         self._seen = SeenIds()
         self._seen_pruned_at = 0
         self.accounts: dict[str, int] = {}  # net reservations per account, summed from the deltas
+        self._accounts_view: tuple[tuple[str, int], ...] | None = ()  # sorted non-zero; None: stale
 
     @property
     def last_event_id(self) -> str:
@@ -115,13 +116,20 @@ class KeyLedger:
             self.as_of or 0,
             self.last_event_id,
             correlation_ids,
-            tuple(sorted((a, q) for a, q in self.accounts.items() if q)),
+            self._accounts_sorted(),
         )
+
+    def _accounts_sorted(self) -> tuple[tuple[str, int], ...]:
+        view = self._accounts_view
+        if view is None:
+            view = self._accounts_view = tuple(sorted((a, q) for a, q in self.accounts.items() if q))
+        return view
 
     def _account(self, delta: tuple[str, int] | None) -> None:
         if delta is not None:
             account, qty = delta
             self.accounts[account] = self.accounts.get(account, 0) + qty
+            self._accounts_view = None
 
     def on_batch(self, items: list[Posting | Rejection]) -> BatchOutcome:
         """Fold a batch of postings (and keyed rejections, deduplicated here too)."""
@@ -215,26 +223,23 @@ class KeyLedger:
             self._account(account_delta(head, move))
             self.head = apply(head, move)
             return False
-        self._refold(key, move)
+        self._refold(*history.insert(key, move))
         return True
 
-    def _refold(self, key: OrderKey, move: Move) -> None:
-        """Insert a late posting and re-fold from the checkpoint before it. Accounts are
-        re-summed from the checkpoint too: a late event can change what later releases freed."""
-        start, state, accounts, entries = self._history.tail_from(key[0])
-        entries.insert(bisect_right([k for k, _ in entries], key), (key, move))
-        self._replay(start, state, accounts, entries)
-
-    def _replay(self, start: int, state: Buckets, accounts: Accounts, entries: list[Entry]) -> None:
-        """Re-append `entries` from history index `start`, folding from `state`: the head,
-        the accounts and the checkpoints after `start` come out re-derived."""
-        history = self._history
-        history.truncate(start)
+    def _refold(self, start: int, state: Buckets, accounts: Accounts, moves: list[Move], offsets: list[int]) -> None:
+        """Fold `moves` (history from index `start`) from `state`: the head, the accounts and
+        the checkpoints after `start` come out re-derived. Accounts are re-summed too: a late
+        event can change what later releases freed."""
+        every = CHECKPOINT_EVERY
         self.accounts = dict(accounts)
-        for k, m in entries:
-            history.append(k, m, state, self.accounts)
-            self._account(account_delta(state, m))
-            state = apply(state, m)
+        self._accounts_view = None
+        checkpoints: list[Checkpoint] = []
+        for i, move in enumerate(moves):
+            if i and (start + i) % every == 0:
+                checkpoints.append((offsets[i], state, frozen(self.accounts)))
+            self._account(account_delta(state, move))
+            state = apply(state, move)
+        self._history.set_checkpoints(start // every + 1, checkpoints)
         self.head = state
 
     def _compact(self) -> None:
@@ -258,4 +263,4 @@ class KeyLedger:
         base gives them exactly, and keeps every epoch's snapshot small."""
         self.sku, self.location, self.version, self.as_of, self._history, self._seen, self._seen_pruned_at = state
         self.settings = FoldSettings()
-        self._replay(*self._history.everything())
+        self._refold(*self._history.everything())

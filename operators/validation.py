@@ -7,7 +7,7 @@ original payload travels with the rejection.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
 from typing import Any
 
@@ -44,18 +44,22 @@ _NULLABLE_STRINGS = (
 )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def stable_hash(text: str) -> int:
     """A 64-bit hash that is the same in every process (unlike `hash`)."""
     return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
 
 
 def to_epoch_millis(value: Any) -> int | None:
-    """Epoch milliseconds from an int, an ISO-8601 string or a datetime; None if neither."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+    """Epoch milliseconds from an int, an ISO-8601 string or a datetime; None if neither.
+    Integer arithmetic (no float seconds), so every millisecond round-trips exactly."""
+    kind = type(value)
+    if kind is int:
+        return value  # type: ignore[no-any-return]
+    if kind is str:
         try:
             value = datetime.fromisoformat(value.strip())
         except ValueError:
@@ -63,7 +67,9 @@ def to_epoch_millis(value: Any) -> int | None:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return int(value.timestamp() * 1000)
+        return int((value - _EPOCH) // _MS)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
     return None
 
 
