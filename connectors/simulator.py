@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import accumulate
 from threading import Event
 from typing import Any
 
@@ -59,6 +60,7 @@ class Distributor:
         # Demand is skewed: a few fast movers, a long tail.
         self.weights = [1.0 / (i + 1) ** 0.8 for i in range(config.skus)]
         rng.shuffle(self.weights)
+        self.cum_weights = list(accumulate(self.weights))  # once: choices() would redo it per draw
         # Replenishment scales with velocity: fast movers reorder earlier and in bigger lots.
         mean_weight = sum(self.weights) / len(self.weights)
         self.velocity = {s: max(1.0, w / mean_weight) for s, w in zip(self.skus, self.weights, strict=True)}
@@ -122,7 +124,7 @@ class Distributor:
         heapq.heappush(self.pending, (due_ms, self.tiebreak, event))
 
     def _pick_sku(self) -> str:
-        return self.rng.choices(self.skus, self.weights)[0]
+        return self.rng.choices(self.skus, cum_weights=self.cum_weights)[0]
 
     def _step(self, now_ms: int) -> list[dict[str, Any]]:
         rng, locs = self.rng, self.config.locations

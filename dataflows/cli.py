@@ -146,8 +146,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             t.start()
             replicas.append(t)
     try:
-        app = create_app(args.state_dir)
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        if args.workers > 1:  # worker processes import the app; each opens its own secondary
+            from serving.store import StoreReader
+
+            StoreReader(args.state_dir / "store").close()  # fail here, not in every worker
+            os.environ["SKUFLOW_STATE_DIR"] = str(args.state_dir)
+            uvicorn.run(
+                "serving.api:app_from_env",
+                factory=True,
+                workers=args.workers,
+                host=args.host,
+                port=args.port,
+                log_level=args.log_level,
+                access_log=False,
+            )
+        else:
+            app = create_app(args.state_dir)
+            uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     except StoreError as exc:
         raise SystemExit(f"skuflow: {exc}") from None
     finally:
@@ -526,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument("--workers", type=int, default=1, help="HTTP worker processes (1)")
     serve.add_argument("--bootstrap", help="Kafka bootstrap servers: materialize the snapshots topic")
     serve.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
     serve.add_argument("--schema-registry", help="schema registry URL, for Confluent-framed snapshots")

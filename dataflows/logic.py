@@ -18,17 +18,16 @@ _late = {t: metrics.LATE.labels(t.value) for t in EventType}
 
 
 class FoldLogic(StatefulBatchLogic[Posting | Rejection, FoldOut, bytes]):
-    """One key's ledger. Snapshots are the pickled ledger: immutable bytes, and the
-    ledger's packed history and arrays make that a cheap, flat copy."""
+    """One key's ledger. Snapshots are its pickled `to_state()`: immutable bytes, and the
+    ledger's packed history and id array make that a cheap, flat copy."""
 
     __slots__ = ("ledger", "settings")
 
     def __init__(self, settings: FoldSettings, resume: bytes | None) -> None:
         self.settings = settings
         self.ledger: KeyLedger | None = None
-        if resume is not None:
-            self.ledger = pickle.loads(resume)
-            self.ledger.settings = settings  # the flow's current horizon and retention
+        if resume is not None:  # under the flow's current horizon and retention
+            self.ledger = KeyLedger.from_state(pickle.loads(resume), settings)
             metrics.KEYS.inc()
 
     def _ledger_for(self, first: Posting | Rejection) -> KeyLedger:
@@ -58,4 +57,5 @@ class FoldLogic(StatefulBatchLogic[Posting | Rejection, FoldOut, bytes]):
         return out, StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> bytes:
-        return pickle.dumps(self.ledger, protocol=pickle.HIGHEST_PROTOCOL)
+        assert self.ledger is not None
+        return pickle.dumps(self.ledger.to_state(), protocol=pickle.HIGHEST_PROTOCOL)

@@ -157,13 +157,14 @@ class History:
     # -- snapshot form: flat bytes and the base state; checkpoints are re-derived ---
 
     def __getstate__(self) -> tuple[Any, ...]:
+        """(packed entries, base state or None for the empty one, base accounts, last key);
+        entry times are re-read from the entries."""
         _, base, accounts = self._checkpoints[0]
-        return (bytes(self._blob), self._times.tobytes(), tuple(base), accounts, self.last_key)
+        return (bytes(self._blob), None if base == EMPTY else tuple(base), accounts, self.last_key)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         """Only the base checkpoint: the owner re-folds `everything()` to rebuild the rest."""
-        blob, times, base, accounts, self.last_key = state
+        blob, base, accounts, self.last_key = state
         self._blob = bytearray(blob)
-        self._times = array("q")
-        self._times.frombytes(times)
-        self._checkpoints = [(0, Buckets(*base), accounts)]
+        self._times = array("q", (k[0] for k in decode(blob)[0]))
+        self._checkpoints = [(0, EMPTY if base is None else Buckets(*base), accounts)]

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
+KAFKA_SH = Path(__file__).parent.parent / "deploy" / "kafka" / "kafka.sh"
 
 
 def skuflow(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -66,3 +70,21 @@ def assert_matches_expected(got_rows: list[dict[str, Any]], expected_rows: list[
     wrong = [(k, {f: (got[k][f], v) for f, v in e.items() if got[k][f] != v}) for k, e in expected.items()]
     wrong = [w for w in wrong if w[1]]
     assert not wrong, wrong[:5]
+
+
+@contextmanager
+def kafka_broker(data_dir: Path) -> Iterator[tuple[str, str | None]]:
+    """A real single-node KRaft broker on free ports (deploy/kafka/kafka.sh), stopped at the
+    end. Yields (bootstrap, None), or (bootstrap, why) when it did not start."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "KAFKA_CONTROLLER_PORT": str(free_port()),
+        "KAFKA_DATA_DIR": str(data_dir),
+    }
+    started = subprocess.run([str(KAFKA_SH), "up"], env=env, capture_output=True, text=True, timeout=600)
+    try:
+        yield f"127.0.0.1:{port}", (started.stderr or "failed") if started.returncode != 0 else None
+    finally:
+        subprocess.run([str(KAFKA_SH), "down"], env=env, capture_output=True, timeout=120)
