@@ -256,7 +256,8 @@ def test_sigkill_at_three_points_loses_nothing_and_counts_nothing_twice(kafka_bo
     import subprocess
     import time
 
-    events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, 80000, 800)
+    n = 160_000  # enough that the third kill still lands mid-run
+    events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, n, 800)
     args = run_command(kafka_bootstrap, t, tmp_path / "flow", item_master, "--epoch-interval", "1s")
     killed = 0
     for delay in (2.5, 3.0, 3.5):  # each after start-up, while it consumes
@@ -269,7 +270,7 @@ def test_sigkill_at_three_points_loses_nothing_and_counts_nothing_twice(kafka_bo
     assert killed == 3, "the run finished before it could be killed: make the input bigger"
     final = subprocess.run(args, check=True, stderr=subprocess.PIPE, text=True, timeout=300)  # resume to the end
     resumed = int(final.stderr.split("done: ")[1].split(" events")[0].replace(",", ""))
-    assert 0 < resumed < 80000, final.stderr  # it picked up from the recovery snapshot, not from the start
+    assert 0 < resumed < n, final.stderr  # it picked up from the recovery snapshot, not from the start
     got = as_state(materialized(kafka_bootstrap, t, tmp_path / "replica"))
     expected = oracle(events, item_master)
     assert got.keys() == expected.keys()
