@@ -135,9 +135,11 @@ class History:
         return start, state, accounts, moves, offsets
 
     def everything(self) -> Refold:
-        """Like `insert` without inserting, from the base: what a restored key re-folds."""
+        """Like `insert` without inserting, from the base: what a restored key re-folds.
+        Decoding once here also rebuilds the entry times a snapshot leaves out."""
         _, state, accounts = self._checkpoints[0]
-        _, moves, offsets = decode(self._blob)
+        keys, moves, offsets = decode(self._blob)
+        self._times = array("q", (k[0] for k in keys))
         return 0, state, accounts, moves, offsets
 
     def set_checkpoints(self, first_block: int, checkpoints: list[Checkpoint]) -> None:
@@ -163,8 +165,9 @@ class History:
         return (bytes(self._blob), None if base == EMPTY else tuple(base), accounts, self.last_key)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        """Only the base checkpoint: the owner re-folds `everything()` to rebuild the rest."""
+        """Only the base checkpoint: the owner re-folds `everything()` to rebuild the times,
+        the checkpoints and the head (one decode of the entries)."""
         blob, base, accounts, self.last_key = state
         self._blob = bytearray(blob)
-        self._times = array("q", (k[0] for k in decode(blob)[0]))
+        self._times = array("q")
         self._checkpoints = [(0, EMPTY if base is None else Buckets(*base), accounts)]

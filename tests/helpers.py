@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -27,6 +28,31 @@ def skuflow(*args: str, check: bool = True, timeout: float = 300) -> subprocess.
     if check and proc.returncode != 0:
         raise AssertionError(f"skuflow {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
+
+
+def up_command(state: Path, port: int, rate: float, *extra: str) -> list[str]:
+    """`skuflow up` in a subprocess: the API on `port`, no metrics port, simulated at `rate`."""
+    cli = [sys.executable, "-m", "dataflows.cli", "up", "--port", str(port), "--metrics-port", "0"]
+    return [*cli, "--state-dir", str(state), "--rate", f"{rate:g}", *extra]
+
+
+def run_args(bootstrap: str, t: dict[str, str], state: Path, item_master: Path, *extra: str) -> list[str]:
+    """The arguments of `skuflow run --until-end` over the topics `t` (events, snapshots, exceptions)."""
+    topics = ["--topic", t["events"], "--snapshots-topic", t["snapshots"], "--exceptions-topic", t["exceptions"]]
+    paths = ["--state-dir", str(state), "--item-master", str(item_master)]
+    return ["run", "--bootstrap", bootstrap, *topics, *paths, "--until-end", *extra]
+
+
+def run_command(bootstrap: str, t: dict[str, str], state: Path, item_master: Path, *extra: str) -> list[str]:
+    """`skuflow run --until-end` over the topics `t`, as a command line for Popen."""
+    return [sys.executable, "-m", "dataflows.cli", *run_args(bootstrap, t, state, item_master, *extra)]
+
+
+def run_done(stderr: str) -> tuple[int, float]:
+    """(events, seconds) of `skuflow run`'s closing line ("done: N events in S s ...")."""
+    m = re.search(r"done: ([\d,]+) events in ([\d.]+) s", stderr)
+    assert m, stderr
+    return int(m.group(1).replace(",", "")), float(m.group(2))
 
 
 def free_port() -> int:

@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from tests.helpers import free_port, read_jsonl
+from tests.helpers import free_port, read_jsonl, up_command
 
 POLICY = Path(__file__).parent.parent.parent / "deploy" / "policy.example.yaml"
 
@@ -31,24 +30,7 @@ def main() -> None:
     args = ap.parse_args()
     state = Path(tempfile.mkdtemp(prefix="skuflow-pub-")) / "up"
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dataflows.cli",
-            "up",
-            "--port",
-            str(free_port()),
-            "--metrics-port",
-            "0",
-            "--state-dir",
-            str(state),
-            "--rate",
-            str(args.rate),
-            "--duration",
-            str(args.seconds),
-            "--policy",
-            str(POLICY),
-        ],
+        up_command(state, free_port(), args.rate, "--duration", str(args.seconds), "--policy", str(POLICY)),
         check=True,
         stderr=subprocess.DEVNULL,
     )

@@ -29,7 +29,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tests.helpers import free_port
+from tests.helpers import free_port, run_command, run_done
 
 ROOT = Path(__file__).parent.parent.parent
 CACHE = ROOT / ".skuflow" / "bench"
@@ -241,25 +241,17 @@ def scale_out(bootstrap: str, work: Path) -> Result:
     rates = []
     for procs in (1, 2):
         addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(procs))
-        common = ["run", "--bootstrap", bootstrap, "--topic", topic, "--until-end", "--item-master", str(item_master)]
-        common += [
-            "--snapshots-topic",
-            f"bench.snapshots.{tag}.{procs}",
-            "--exceptions-topic",
-            f"bench.exc.{tag}.{procs}",
-        ]
-        common += ["--recovery-dir", str(work / f"recovery-{procs}")]
+        t = {"events": topic, "snapshots": f"bench.snapshots.{tag}.{procs}", "exceptions": f"bench.exc.{tag}.{procs}"}
         running = []
         for i in range(procs):
-            cmd = [sys.executable, "-m", "dataflows.cli", *common, "--state-dir", str(work / f"scale-{procs}-{i}")]
+            cmd = run_command(bootstrap, t, work / f"scale-{procs}-{i}", item_master)
+            cmd += ["--recovery-dir", str(work / f"recovery-{procs}")]
             if procs > 1:
                 cmd += ["--process-id", str(i), "--addresses", addresses]
-            running.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-        outs = [p.communicate(timeout=1800) for p in running]
-        done = [re.search(r"done: ([\d,]+) events in ([\d.]+) s", o + e) for o, e in outs]
-        assert all(done), outs
-        total = sum(int(m.group(1).replace(",", "")) for m in done if m)
-        rates.append(total / max(float(m.group(2)) for m in done if m))
+            running.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        done = [run_done(p.communicate(timeout=1800)[1]) for p in running]
+        total = sum(n for n, _ in done)
+        rates.append(total / max(s for _, s in done))
         print(f"  scale-out: {procs} process(es) {rates[-1]:,.0f} events/s ({total:,} events)", file=sys.stderr)
     return Result("scale-out: 2 processes vs 1, 4 partitions", "events/s", [rates[1]], [rates[0]], ">= 1.6x")
 

@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 import schemas
 from connectors.kafka import TopicSpec, ensure_topics
 from connectors.wire import AvroWire
-from tests.helpers import GOLDEN, assert_matches_expected, read_jsonl, skuflow
+from tests.helpers import GOLDEN, assert_matches_expected, read_jsonl, run_args, run_command, run_done, skuflow
 from tests.support.registry import SchemaRegistry
 
 pytestmark = pytest.mark.slow
@@ -50,34 +50,6 @@ def simulated_topic(bootstrap: str, tmp_path: Path, events: int, skus: int) -> t
     ensure_topics(bootstrap, [TopicSpec(t["events"], 4)])
     skuflow("produce", str(path), "--bootstrap", bootstrap, "--topic", t["events"])
     return path, item_master, t
-
-
-def run_args(bootstrap: str, t: dict[str, str], state: Path, item_master: Path, *extra: str) -> list[str]:
-    """The arguments of `skuflow run --until-end` over the topics `t`."""
-    return [
-        "run",
-        "--bootstrap",
-        bootstrap,
-        "--topic",
-        t["events"],
-        "--snapshots-topic",
-        t["snapshots"],
-        "--exceptions-topic",
-        t["exceptions"],
-        "--state-dir",
-        str(state),
-        "--item-master",
-        str(item_master),
-        "--until-end",
-        *extra,
-    ]
-
-
-def run_command(bootstrap: str, t: dict[str, str], state: Path, item_master: Path, *extra: str) -> list[str]:
-    """`skuflow run --until-end` over the topics `t`, as a command line for Popen."""
-    import sys
-
-    return [sys.executable, "-m", "dataflows.cli", *run_args(bootstrap, t, state, item_master, *extra)]
 
 
 def materialized(bootstrap: str, t: dict[str, str], state: Path, *extra: str) -> list[dict[str, Any]]:
@@ -210,7 +182,6 @@ def as_state(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, int]
 
 def test_two_processes_give_the_single_process_result(kafka_bootstrap: str, tmp_path: Path) -> None:
     import subprocess
-    import sys
 
     from tests.helpers import free_port
 
@@ -218,33 +189,11 @@ def test_two_processes_give_the_single_process_result(kafka_bootstrap: str, tmp_
     ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 4)])
     skuflow("produce", str(MEDIUM / "events.jsonl"), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
     addresses = f"127.0.0.1:{free_port()};127.0.0.1:{free_port()}"
-    args = [
-        "run",
-        "--bootstrap",
-        kafka_bootstrap,
-        "--topic",
-        t["events"],
-        "--snapshots-topic",
-        t["snapshots"],
-        "--exceptions-topic",
-        t["exceptions"],
-        "--state-dir",
-        str(tmp_path / "flow"),
-        "--item-master",
-        str(MEDIUM / "item_master.csv"),
-        "--until-end",
-        "--addresses",
-        addresses,
-    ]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "dataflows.cli", *args, "--process-id", str(i)], stderr=subprocess.PIPE, text=True
-        )
-        for i in range(2)
-    ]
+    args = run_command(kafka_bootstrap, t, tmp_path / "flow", MEDIUM / "item_master.csv", "--addresses", addresses)
+    procs = [subprocess.Popen([*args, "--process-id", str(i)], stderr=subprocess.PIPE, text=True) for i in range(2)]
     errs = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errs
-    counts = [int(e.split("done: ")[1].split(" events")[0].replace(",", "")) for e in errs]
+    counts = [run_done(e)[0] for e in errs]
     assert all(counts) and sum(counts) == len(read_jsonl(MEDIUM / "events.jsonl"))  # both did real work
     assert_matches_expected(
         materialized(kafka_bootstrap, t, tmp_path / "replica"), read_jsonl(MEDIUM / "expected_snapshots.jsonl")
@@ -269,7 +218,7 @@ def test_sigkill_at_three_points_loses_nothing_and_counts_nothing_twice(kafka_bo
         proc.wait(30)
     assert killed == 3, "the run finished before it could be killed: make the input bigger"
     final = subprocess.run(args, check=True, stderr=subprocess.PIPE, text=True, timeout=300)  # resume to the end
-    resumed = int(final.stderr.split("done: ")[1].split(" events")[0].replace(",", ""))
+    resumed = run_done(final.stderr)[0]
     assert 0 < resumed < n, final.stderr  # it picked up from the recovery snapshot, not from the start
     got = as_state(materialized(kafka_bootstrap, t, tmp_path / "replica"))
     expected = oracle(events, item_master)
@@ -340,7 +289,8 @@ def test_rescale_from_one_process_to_two_after_a_crash(kafka_bootstrap: str, tmp
 
     from tests.helpers import free_port
 
-    events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, 60000, 600)
+    n = 120_000  # the crash must land mid-run
+    events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, n, 600)
     common = run_command(kafka_bootstrap, t, tmp_path / "flow", item_master, "--epoch-interval", "1s")
     one = subprocess.Popen(common, stderr=subprocess.DEVNULL)
     time.sleep(3)
@@ -354,8 +304,8 @@ def test_rescale_from_one_process_to_two_after_a_crash(kafka_bootstrap: str, tmp
     ]
     errs = [p.communicate(timeout=180)[1] for p in two]
     assert [p.returncode for p in two] == [0, 0], errs
-    resumed = sum(int(e.split("done: ")[1].split(" events")[0].replace(",", "")) for e in errs)
-    assert 0 < resumed < 60000  # the two processes took over from the snapshot
+    resumed = sum(run_done(e)[0] for e in errs)
+    assert 0 < resumed < n  # the two processes took over from the snapshot
     got = as_state(materialized(kafka_bootstrap, t, tmp_path / "replica"))
     assert got == oracle(events, item_master)
 
@@ -369,20 +319,7 @@ def test_a_failed_delivery_stops_the_dataflow_loudly(kafka_bootstrap: str, tmp_p
     )
     skuflow("produce", str(GOLDEN / "small" / "events.jsonl"), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
     proc = skuflow(
-        "run",
-        "--bootstrap",
-        kafka_bootstrap,
-        "--topic",
-        t["events"],
-        "--snapshots-topic",
-        t["snapshots"],
-        "--exceptions-topic",
-        t["exceptions"],
-        "--state-dir",
-        str(tmp_path / "flow"),
-        "--item-master",
-        str(GOLDEN / "small" / "item_master.csv"),
-        "--until-end",
+        *run_args(kafka_bootstrap, t, tmp_path / "flow", GOLDEN / "small" / "item_master.csv"),
         check=False,
         timeout=120,
     )
@@ -424,24 +361,7 @@ def test_channel_topics_and_replica_channel_api(kafka_bootstrap: str, tmp_path: 
         for pub in read_jsonl(path):
             expected[(pub["channel"], pub["account"], pub["sku"])] = pub["available"]
 
-    skuflow(
-        "run",
-        "--bootstrap",
-        kafka_bootstrap,
-        "--topic",
-        t["events"],
-        "--snapshots-topic",
-        t["snapshots"],
-        "--exceptions-topic",
-        t["exceptions"],
-        "--state-dir",
-        str(tmp_path / "flow"),
-        "--item-master",
-        str(item_master),
-        "--until-end",
-        "--policy",
-        str(policy),
-    )
+    skuflow(*run_args(kafka_bootstrap, t, tmp_path / "flow", item_master, "--policy", str(policy)))
     wire = AvroWire(schemas.CHANNEL_AVAILABILITY)
     got: dict[tuple[str, str | None, str], int] = {}
     for channel in ("b2b", "edi", "amazon", "dtc"):

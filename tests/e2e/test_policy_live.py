@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 from connectors.policy_file import parse_policy
 from operators.channels import LocationView, channel_figures
 from tests.e2e.test_up import read_until
-from tests.helpers import free_port, read_jsonl, skuflow
+from tests.helpers import free_port, read_jsonl, skuflow, up_command
 
 pytestmark = pytest.mark.slow
 
@@ -44,26 +43,7 @@ def test_stale_location_is_excluded_and_a_reloaded_policy_is_republished(tmp_pat
     policy_file.write_text(POLICY.format(version="A", dtc_units=5))
     state = tmp_path / "up"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dataflows.cli",
-            "up",
-            "--port",
-            str(free_port()),
-            "--metrics-port",
-            "0",
-            "--state-dir",
-            str(state),
-            "--rate",
-            "400",
-            "--skus",
-            "150",
-            "--duration",
-            "10",
-            "--policy",
-            str(policy_file),
-        ],
+        up_command(state, free_port(), 400, "--skus", "150", "--duration", "10", "--policy", str(policy_file)),
         stderr=subprocess.PIPE,
         text=True,
     )

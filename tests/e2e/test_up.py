@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, http_get
+from tests.helpers import free_port, http_get, up_command
 
 pytestmark = pytest.mark.slow
 
@@ -19,21 +18,7 @@ pytestmark = pytest.mark.slow
 def start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dataflows.cli",
-            "up",
-            "--port",
-            str(port),
-            "--metrics-port",
-            "0",
-            "--state-dir",
-            str(tmp_path / "up"),
-            "--rate",
-            "800",
-            *extra,
-        ],
+        up_command(tmp_path / "up", port, 800, *extra),
         stderr=subprocess.PIPE,
         text=True,
     )
