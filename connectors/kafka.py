@@ -11,6 +11,7 @@ loudly; on restart the dataflow resumes from the last snapshot and produces agai
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from threading import Event
@@ -55,8 +56,16 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30)
             except Exception as exc:  # a concurrent creator is fine
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise ConnectorError(f"cannot create topic {name}: {exc}") from exc
-    topics = admin.list_topics(timeout=timeout_s).topics
-    return {s.name: len(topics[s.name].partitions) for s in specs}
+    # Metadata can lag a creation (ours, or a concurrent process's that we lost to).
+    deadline = time.monotonic() + timeout_s
+    while True:
+        topics = admin.list_topics(timeout=timeout_s).topics
+        absent = [s.name for s in specs if s.name not in topics or not topics[s.name].partitions]
+        if not absent:
+            return {s.name: len(topics[s.name].partitions) for s in specs}
+        if time.monotonic() > deadline:
+            raise ConnectorError(f"topics not visible in the broker's metadata after {timeout_s:g} s: {absent}")
+        time.sleep(0.1)
 
 
 def origin_of(topic: str, partition: int, offset: int) -> str:
