@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from dataflows.config import RECOVERY_PARTITIONS
+
 if TYPE_CHECKING:
     from connectors.policy_file import ControlSource
     from dataflows.config import FlowConfig
@@ -41,6 +43,13 @@ def _flow_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="Bytewax worker threads (default 1)")
     p.add_argument("--epoch-interval", default="10s", help="how often state is snapshotted for recovery (default 10s)")
     p.add_argument("--policy", type=Path, help="channel policy (YAML): publish every channel's availability")
+    p.add_argument(
+        "--recovery-partitions",
+        type=int,
+        default=RECOVERY_PARTITIONS,
+        help=f"SQLite files a new recovery dir spreads state over (default {RECOVERY_PARTITIONS}; "
+        "more keys restart faster with more)",
+    )
 
 
 def _policy(args: argparse.Namespace) -> Policy | None:
@@ -76,6 +85,7 @@ def _config(args: argparse.Namespace, **extra: object) -> FlowConfig:
             dedup_retention=args.dedup_retention,
             changes_format=args.changes_format,
             workers=args.workers,
+            recovery_partitions=args.recovery_partitions,
             **({"epoch_interval": args.epoch_interval} | extra),
         )
     except ValidationError as exc:

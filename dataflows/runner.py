@@ -148,7 +148,7 @@ def _recovery(config: FlowConfig, process_id: int | None) -> RecoveryConfig | No
         if not marker.exists():
             config.recovery_dir.mkdir(parents=True, exist_ok=True)
             if not any(config.recovery_dir.glob("*.sqlite3")):
-                init_db_dir(config.recovery_dir, 1)
+                init_db_dir(config.recovery_dir, config.recovery_partitions)
             marker.touch()
     else:
         deadline = time.monotonic() + 60

@@ -140,6 +140,7 @@ class History:
         _, state, accounts = self._checkpoints[0]
         keys, moves, offsets = decode(self._blob)
         self._times = array("q", (k[0] for k in keys))
+        self.last_key = keys[-1] if keys else None
         return 0, state, accounts, moves, offsets
 
     def set_checkpoints(self, first_block: int, checkpoints: list[Checkpoint]) -> None:
@@ -159,15 +160,18 @@ class History:
     # -- snapshot form: flat bytes and the base state; checkpoints are re-derived ---
 
     def __getstate__(self) -> tuple[Any, ...]:
-        """(packed entries, base state or None for the empty one, base accounts, last key);
-        entry times are re-read from the entries."""
+        """(packed entries, base state or None for the empty one, base accounts); entry
+        times and the last key are re-read from the entries (compaction always keeps the
+        newest entry, so a key that ever had one still has it)."""
         _, base, accounts = self._checkpoints[0]
-        return (bytes(self._blob), None if base == EMPTY else tuple(base), accounts, self.last_key)
+        return (bytes(self._blob), None if base == EMPTY else tuple(base), accounts)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         """Only the base checkpoint: the owner re-folds `everything()` to rebuild the times,
-        the checkpoints and the head (one decode of the entries)."""
-        blob, base, accounts, self.last_key = state
+        the checkpoints, the last key and the head (one decode of the entries). Snapshots
+        written before 2026-11-22 carry a fourth item, the last key: it is re-read too."""
+        blob, base, accounts = state[:3]
+        self.last_key = None
         self._blob = bytearray(blob)
         self._times = array("q")
         self._checkpoints = [(0, EMPTY if base is None else Buckets(*base), accounts)]

@@ -66,6 +66,9 @@ def _options() -> Options:
     opts = Options(raw_mode=True)
     opts.create_if_missing(True)
     opts.set_max_open_files(-1)  # required by secondary instances
+    # 16 MB memtables, not RocksDB's 64 MB: values are small and written at a few MB/s at
+    # most, and the dataflow shares its process with millions of keys of fold state.
+    opts.set_write_buffer_size(16 << 20)
     return opts
 
 
