@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from threading import Event
+from threading import Event, Lock
 from typing import Any
 
 from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from connectors.codec import RawRecord
 from connectors.exceptions import ConnectorError
+from serving.replica import FETCH_CONFIG
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,14 @@ class KafkaEventSource(FixedPartitionedSource[RawRecord, int | None]):
     state (Bytewax's KafkaSource underneath). `until_end` stops at the end of each partition."""
 
     def __init__(self, bootstrap: str, topic: str, until_end: bool = False, stop: Event | None = None) -> None:
-        self._inner = KafkaSource([bootstrap], [topic], tail=not until_end, raise_on_errors=False, batch_size=2000)
+        self._inner = KafkaSource(
+            [bootstrap],
+            [topic],
+            tail=not until_end,
+            raise_on_errors=False,
+            batch_size=2000,
+            add_config=FETCH_CONFIG,
+        )
         self._stop = stop
 
     def list_parts(self) -> list[str]:
@@ -128,11 +136,29 @@ def producer_config(bootstrap: str) -> dict[str, Any]:
     }
 
 
-class _Lane(StatefulSinkPartition[Any, None]):
-    """One producer; `partition` -1 lets Kafka's partitioner place each key."""
+class _SharedProducer:
+    """The one producer of a sink's lanes in this process, made when the first lane is
+    built (librdkafka producers are thread-safe)."""
 
-    def __init__(self, config: dict[str, Any], topic: str, partition: int, encode: Encode) -> None:
-        self._producer = Producer(config)
+    def __init__(self, bootstrap: str) -> None:
+        self._config = producer_config(bootstrap)
+        self._producer: Producer | None = None
+        self._lock = Lock()
+
+    def get(self) -> Producer:
+        with self._lock:
+            if self._producer is None:
+                self._producer = Producer(self._config)
+            return self._producer
+
+
+class _Lane(StatefulSinkPartition[Any, None]):
+    """One topic partition's writes (`partition` -1 lets Kafka's partitioner place each
+    key), through a producer its sink's lanes share: one producer batches every partition
+    for a broker into one request, where a producer per lane sent one request each."""
+
+    def __init__(self, producer: Producer, topic: str, partition: int, encode: Encode) -> None:
+        self._producer = producer
         self._topic = topic
         self._partition = partition
         self._encode = encode
@@ -185,7 +211,7 @@ class KafkaRecordSink(FixedPartitionedSink[Any, None]):
     so every key always lands in the same partition, in order."""
 
     def __init__(self, bootstrap: str, topic: str, partitions: int, encode: Encode) -> None:
-        self._config = producer_config(bootstrap)
+        self._producer = _SharedProducer(bootstrap)
         self._topic = topic
         self._partitions = partitions
         self._encode = encode
@@ -194,7 +220,7 @@ class KafkaRecordSink(FixedPartitionedSink[Any, None]):
         return [f"p{i:04d}" for i in range(self._partitions)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _Lane:
-        return _Lane(self._config, self._topic, int(for_part[1:]), self._encode)
+        return _Lane(self._producer.get(), self._topic, int(for_part[1:]), self._encode)
 
 
 class KafkaChannelSink(FixedPartitionedSink[Any, None]):
@@ -202,7 +228,7 @@ class KafkaChannelSink(FixedPartitionedSink[Any, None]):
     channel): so a slow channel topic only ever backs up its own lane."""
 
     def __init__(self, bootstrap: str, channels: list[str], encode: Encode) -> None:
-        self._config = producer_config(bootstrap)
+        self._producer = _SharedProducer(bootstrap)
         self._channels = sorted(channels)
         self._encode = encode
 
@@ -213,4 +239,4 @@ class KafkaChannelSink(FixedPartitionedSink[Any, None]):
         return self._channels.index(item_key)
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _Lane:
-        return _Lane(self._config, channel_topic(for_part), -1, self._encode)
+        return _Lane(self._producer.get(), channel_topic(for_part), -1, self._encode)

@@ -171,7 +171,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 access_log=False,
             )
         else:
-            app = create_app(args.state_dir)
+            from serving.store import StoreReader
+
+            app = create_app(args.state_dir, StoreReader.beside(store) if store is not None else None)
             uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     except StoreError as exc:
         raise SystemExit(f"skuflow: {exc}") from None

@@ -128,14 +128,15 @@ def _batch(skus: list[str], lookup: Callable[[str], Any]) -> Response:
     return Response(orjson.dumps({"results": results, "missing": missing}), media_type=_JSON)
 
 
-def create_app(state_dir: str | Path) -> FastAPI:
-    """The API over `<state_dir>/store`."""
+def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastAPI:
+    """The API over `<state_dir>/store`, read through `store` when given (a replica's
+    reader beside its writer), else through a secondary instance of its own."""
     store_path = Path(state_dir) / "store"
     holder: dict[str, StoreReader] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        holder["store"] = StoreReader(store_path)
+        holder["store"] = store or StoreReader(store_path)
         yield
         holder.pop("store").close()
 

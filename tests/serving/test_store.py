@@ -52,6 +52,18 @@ def test_reader_sees_new_writes_within_100ms(tmp_path: Path) -> None:
     writer.close()
 
 
+def test_a_reader_beside_the_writer_sees_each_write_at_once_and_leaves_it_open(tmp_path: Path) -> None:
+    writer = StoreWriter(tmp_path)
+    reader = StoreReader.beside(writer)
+    for i in range(20):
+        writer.put_snapshots([snap("B", f"L{i}", 1, sellable=i)])
+        body = reader.get("B", f"L{i}")  # no catch-up, no wait: the same database
+        assert body is not None and json.loads(body)["sellable"] == i
+    reader.close()
+    assert writer.put_snapshots([snap("B", "L0", 2)]) == 1  # still the writer's, still open
+    writer.close()
+
+
 def test_sku_listing_pages_in_order_without_prefix_confusion(tmp_path: Path) -> None:
     writer = StoreWriter(tmp_path)
     skus = ["SKU-1", "SKU-1A", "SKU-10", "SKU-2", "SKU-1|X"]
