@@ -6,6 +6,7 @@ validation on the hot path. Aggregates parse only what they sum.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -110,14 +111,20 @@ def _not_found(message: str) -> JSONResponse:
     return JSONResponse({"error": "not_found", "message": message}, status_code=404)
 
 
-def _sku_body(sku: str, rows: list[bytes]) -> dict[str, Any]:
-    locations = [orjson.loads(r) for r in rows]
-    total = {f: sum(loc[f] for loc in locations) for f in _SUMMED}
-    return {"sku": sku, "locations": locations, "total": total}
+def _sku_json(sku: str, rows: list[bytes]) -> bytes:
+    """One SKU's locations and totals. The stored location bodies are spliced in as they
+    are: only the summed fields are read, nothing is re-serialised."""
+    total = dict.fromkeys(_SUMMED, 0)
+    for row in rows:
+        location = orjson.loads(row)
+        for name in _SUMMED:
+            total[name] += location[name]
+    return b'{"sku":%b,"locations":[%b],"total":%b}' % (orjson.dumps(sku), b",".join(rows), orjson.dumps(total))
 
 
-def _batch(skus: list[str], lookup: Callable[[str], Any]) -> Response:
-    """Each distinct SKU once, in request order: found ones in `results`, the others in `missing`."""
+def _batch(skus: list[str], lookup: Callable[[str], bytes | None]) -> Response:
+    """Each distinct SKU once, in request order: found ones (JSON bodies) in `results`,
+    the others in `missing`."""
     results, missing = [], []
     for sku in dict.fromkeys(skus):
         found = lookup(sku)
@@ -125,7 +132,8 @@ def _batch(skus: list[str], lookup: Callable[[str], Any]) -> Response:
             missing.append(sku)
         else:
             results.append(found)
-    return Response(orjson.dumps({"results": results, "missing": missing}), media_type=_JSON)
+    body = b'{"results":[%b],"missing":%b}' % (b",".join(results), orjson.dumps(missing))
+    return Response(body, media_type=_JSON)
 
 
 def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastAPI:
@@ -137,6 +145,10 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         holder["store"] = store or StoreReader(store_path)
+        # What exists now (FastAPI, pydantic, the routes) lives as long as the process:
+        # out of the collector's view, a full collection no longer re-walks it mid-request.
+        gc.collect()
+        gc.freeze()
         yield
         holder.pop("store").close()
 
@@ -181,7 +193,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         rows = holder["store"].locations(sku)
         if not rows:
             return _not_found(f"no availability for sku {sku!r}")
-        return Response(orjson.dumps(_sku_body(sku, rows)), media_type=_JSON)
+        return Response(_sku_json(sku, rows), media_type=_JSON)
 
     @app.post(
         "/v1/availability:batch",
@@ -190,7 +202,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     )
     async def batch(request: BatchRequest) -> Response:
         store = holder["store"]
-        return _batch(request.skus, lambda sku: _sku_body(sku, rows) if (rows := store.locations(sku)) else None)
+        return _batch(request.skus, lambda sku: _sku_json(sku, rows) if (rows := store.locations(sku)) else None)
 
     @app.get(
         "/v1/channels/{channel}/availability/{sku}",
@@ -211,7 +223,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     )
     async def channel_batch(channel: str, request: BatchRequest) -> Response:
         store = holder["store"]
-        return _batch(request.skus, lambda sku: orjson.loads(body) if (body := store.channel(channel, sku)) else None)
+        return _batch(request.skus, lambda sku: store.channel(channel, sku))
 
     @app.get(
         "/v1/accounts/{account}/availability/{sku}",

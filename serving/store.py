@@ -173,8 +173,22 @@ class StoreReader:
         except Exception as exc:
             shutil.rmtree(self._secondary_dir, ignore_errors=True)
             raise StoreError(f"cannot open store {path} for reading: {exc}") from exc
+        self._path = str(path)
         self._every = catch_up_every_s
         self._caught_up_at = time.monotonic()
+        self._mark = self._writer_mark()
+
+    def _writer_mark(self) -> tuple[tuple[str, int, int], ...]:
+        """What the writer has appended: its WAL and MANIFEST files' names and sizes. A
+        catch-up reads RocksDB's manifest and WAL list, ~1 ms even when nothing is new and
+        holding the GIL throughout; this stat is ~20 µs."""
+        with os.scandir(self._path) as entries:
+            found = [
+                (e.name, (st := e.stat()).st_size, st.st_mtime_ns)
+                for e in entries
+                if e.name.endswith(".log") or e.name.startswith("MANIFEST-")
+            ]
+        return tuple(sorted(found))
 
     @classmethod
     def beside(cls, writer: StoreWriter) -> StoreReader:
@@ -182,20 +196,25 @@ class StoreReader:
         replica's): it sees each write at once and never pays for catching up."""
         reader = cls.__new__(cls)
         reader._db = writer._db
+        reader._path = ""
+        reader._mark = ()
         reader._secondary_dir = None
         reader._every = 0.0
         reader._caught_up_at = 0.0
         return reader
 
     def catch_up(self, force: bool = False) -> None:
-        """Replay the writer's new WAL entries, at most every `catch_up_every_s` (a catch-up
-        reads RocksDB's manifest and WAL list: ~1 ms even when there is nothing new)."""
+        """Replay the writer's new WAL entries, checked at most every `catch_up_every_s`
+        and only done when the writer has written since (see `_writer_mark`)."""
         if self._secondary_dir is None:
             return
         now = time.monotonic()
         if force or now - self._caught_up_at >= self._every:
-            self._db.try_catch_up_with_primary()
             self._caught_up_at = now
+            mark = self._writer_mark()
+            if force or mark != self._mark:
+                self._mark = mark
+                self._db.try_catch_up_with_primary()
 
     def get(self, sku: str, location: str) -> bytes | None:
         """The snapshot JSON of one key, or None."""
