@@ -153,9 +153,9 @@ class _SharedProducer:
 
 
 class _Lane(StatefulSinkPartition[Any, None]):
-    """One topic partition's writes (`partition` -1 lets Kafka's partitioner place each
-    key), through a producer its sink's lanes share: one producer batches every partition
-    for a broker into one request, where a producer per lane sent one request each."""
+    """One lane's writes to its topic (`partition` -1 lets Kafka's partitioner place each
+    key). The partitions of one topic share a producer, which batches them into one
+    request per broker; each channel's topic has a producer of its own."""
 
     def __init__(self, producer: Producer, topic: str, partition: int, encode: Encode) -> None:
         self._producer = producer
@@ -228,7 +228,7 @@ class KafkaChannelSink(FixedPartitionedSink[Any, None]):
     channel): so a slow channel topic only ever backs up its own lane."""
 
     def __init__(self, bootstrap: str, channels: list[str], encode: Encode) -> None:
-        self._producer = _SharedProducer(bootstrap)
+        self._config = producer_config(bootstrap)
         self._channels = sorted(channels)
         self._encode = encode
 
@@ -239,4 +239,4 @@ class KafkaChannelSink(FixedPartitionedSink[Any, None]):
         return self._channels.index(item_key)
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _Lane:
-        return _Lane(self._producer.get(), channel_topic(for_part), -1, self._encode)
+        return _Lane(Producer(self._config), channel_topic(for_part), -1, self._encode)  # a producer per channel
