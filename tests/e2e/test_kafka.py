@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from pathlib import Path
@@ -281,6 +282,21 @@ def test_api_replicas_converge(kafka_bootstrap: str, tmp_path: Path) -> None:
             r.wait(15)
 
 
+def _committed_epoch(recovery_dir: Path) -> int:
+    """The epoch Bytewax last committed in the first recovery partition (0: none yet)."""
+    import sqlite3
+
+    db = recovery_dir / "part-0.sqlite3"
+    if not db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
+            row = conn.execute("SELECT MAX(commit_epoch) FROM commits").fetchone()
+    except sqlite3.OperationalError:  # not created yet, or busy
+        return 0
+    return int(row[0] or 0)
+
+
 def test_rescale_from_one_process_to_two_after_a_crash(kafka_bootstrap: str, tmp_path: Path) -> None:
     """Bytewax rescaling: stop (here: SIGKILL), then resume from recovery with another process count."""
     import signal
@@ -293,7 +309,10 @@ def test_rescale_from_one_process_to_two_after_a_crash(kafka_bootstrap: str, tmp
     events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, n, 600)
     common = run_command(kafka_bootstrap, t, tmp_path / "flow", item_master, "--epoch-interval", "1s")
     one = subprocess.Popen(common, stderr=subprocess.DEVNULL)
-    time.sleep(3)
+    deadline = time.monotonic() + 60
+    while _committed_epoch(tmp_path / "flow" / "recovery") < 2:  # the crash must follow a commit
+        assert time.monotonic() < deadline, "no epoch committed in 60 s"
+        time.sleep(0.1)
     assert one.poll() is None, "finished before the crash: make the input bigger"
     one.send_signal(signal.SIGKILL)
     one.wait(30)
