@@ -201,6 +201,21 @@ def test_two_processes_give_the_single_process_result(kafka_bootstrap: str, tmp_
     )
 
 
+def _committed_epoch(recovery_dir: Path) -> int:
+    """The epoch Bytewax last committed in the first recovery partition (0: none yet)."""
+    import sqlite3
+
+    db = recovery_dir / "part-0.sqlite3"
+    if not db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
+            row = conn.execute("SELECT MAX(commit_epoch) FROM commits").fetchone()
+    except sqlite3.OperationalError:  # not created yet, or busy
+        return 0
+    return int(row[0] or 0)
+
+
 def test_sigkill_at_three_points_loses_nothing_and_counts_nothing_twice(kafka_bootstrap: str, tmp_path: Path) -> None:
     import signal
     import subprocess
@@ -209,9 +224,14 @@ def test_sigkill_at_three_points_loses_nothing_and_counts_nothing_twice(kafka_bo
     n = 160_000  # enough that the third kill still lands mid-run
     events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, n, 800)
     args = run_command(kafka_bootstrap, t, tmp_path / "flow", item_master, "--epoch-interval", "1s")
-    killed = 0
-    for delay in (2.5, 3.0, 3.5):  # each after start-up, while it consumes
+    killed, committed = 0, 0
+    for delay in (0.0, 0.4, 0.8):  # each after the run committed an epoch of its own, while it consumes
         proc = subprocess.Popen(args, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while (epoch := _committed_epoch(tmp_path / "flow" / "recovery")) <= committed and proc.poll() is None:
+            assert time.monotonic() < deadline, "no epoch committed in 60 s"
+            time.sleep(0.05)
+        committed = epoch
         time.sleep(delay)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -280,21 +300,6 @@ def test_api_replicas_converge(kafka_bootstrap: str, tmp_path: Path) -> None:
         for r in replicas:
             r.terminate()
             r.wait(15)
-
-
-def _committed_epoch(recovery_dir: Path) -> int:
-    """The epoch Bytewax last committed in the first recovery partition (0: none yet)."""
-    import sqlite3
-
-    db = recovery_dir / "part-0.sqlite3"
-    if not db.exists():
-        return 0
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
-            row = conn.execute("SELECT MAX(commit_epoch) FROM commits").fetchone()
-    except sqlite3.OperationalError:  # not created yet, or busy
-        return 0
-    return int(row[0] or 0)
 
 
 def test_rescale_from_one_process_to_two_after_a_crash(kafka_bootstrap: str, tmp_path: Path) -> None:
