@@ -16,11 +16,14 @@ FoldOut = AvailabilitySnapshot | Rejection
 _applied = {t: metrics.APPLIED.labels(t.value) for t in EventType}
 _late = {t: metrics.LATE.labels(t.value) for t in EventType}
 
-# A key that took at most this many items between two epochs is kept as its snapshot
-# bytes until its next batch. Most of a distributor's sku x location keys are cold (the
-# long tail moves a few times a day): as bytes they take ~300 bytes instead of ~1 KB of
-# ledger objects, and a restart only has to hand Bytewax's bytes over, not re-fold them.
+# A key that took at most COOL_ITEMS items between two epochs, and retains at most
+# COOL_HISTORY postings, is kept as its snapshot bytes until its next batch. Most of a
+# distributor's sku x location keys are cold (the long tail moves a few times a day): as
+# bytes they take ~300 bytes instead of ~1 KB of ledger objects, and a restart only has to
+# hand Bytewax's bytes over, not re-fold them. A long history stays live: thawing re-folds
+# all of it, which for a steadily busy key would be paid again at every epoch.
 COOL_ITEMS = 2
+COOL_HISTORY = 64
 
 
 class FoldLogic(StatefulBatchLogic[Posting | Rejection, FoldOut, bytes]):
@@ -75,7 +78,7 @@ class FoldLogic(StatefulBatchLogic[Posting | Rejection, FoldOut, bytes]):
             assert self._frozen is not None
             return self._frozen
         state = pickle.dumps(self.ledger.to_state(), protocol=pickle.HIGHEST_PROTOCOL)
-        if self._items <= COOL_ITEMS:
+        if self._items <= COOL_ITEMS and self.ledger.retained <= COOL_HISTORY:
             self.ledger, self._frozen = None, state
         self._items = 0
         return state

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from dataflows.logic import COOL_ITEMS, FoldLogic
+from dataflows.logic import COOL_HISTORY, COOL_ITEMS, FoldLogic
 from operators import AvailabilitySnapshot, FoldSettings, route, validate
 from tests.operators.strategies import ITEM_MASTER, oracle, valid_log
 
@@ -84,3 +84,28 @@ def test_a_cool_key_is_held_as_bytes_and_a_busy_one_stays_live(log: list[dict[st
     assert cool.ledger is not None
     assert cool.ledger.head == busy.ledger.head
     assert cool.ledger.version == busy.ledger.version
+
+
+def test_a_key_with_a_long_history_stays_live_even_when_cool() -> None:
+    """Thawing re-folds the whole retained history: a long one is not frozen."""
+    events = [
+        {
+            "event_id": f"E-{i}",
+            "event_type": "RECEIPT",
+            "sku": "SKU-1",
+            "location": "WH-A",
+            "quantity": 1,
+            "uom": "EA",
+            "occurred_at": 1_780_000_000_000 + i,
+            "source_system": "WMS",
+            "source_sequence": i,
+        }
+        for i in range(COOL_HISTORY + 2)
+    ]
+    items = [item for raw in events for key, item in route(validate(raw, ITEM_MASTER)) if key is not None]
+    logic = FoldLogic(FoldSettings(), None)
+    logic.on_batch(items[:-1])
+    logic.snapshot()
+    logic.on_batch(items[-1:])  # one item this epoch: cool, but the history is long
+    logic.snapshot()
+    assert logic.ledger is not None and logic.ledger.retained > COOL_HISTORY
