@@ -145,6 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from serving.api import create_app
     from serving.exceptions import StoreError
+    from serving.store import StoreReader
 
     replicas: list[threading.Thread] = []
     stop = threading.Event()
@@ -157,8 +158,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             replicas.append(t)
     try:
         if args.workers > 1:  # worker processes import the app; each opens its own secondary
-            from serving.store import StoreReader
-
             StoreReader(args.state_dir / "store").close()  # fail here, not in every worker
             os.environ["SKUFLOW_STATE_DIR"] = str(args.state_dir)
             uvicorn.run(
@@ -171,8 +170,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 access_log=False,
             )
         else:
-            from serving.store import StoreReader
-
             app = create_app(args.state_dir, StoreReader.beside(store) if store is not None else None)
             uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     except StoreError as exc:

@@ -56,24 +56,24 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "dataflows.cli", *args], capture_output=True, text=True, check=True)
 
 
-def events_file(n: int) -> tuple[Path, Path]:
+def _simulated(events: Path, item_master: Path, *sizes: str) -> tuple[Path, Path]:
+    """`skuflow simulate` into the cache once (seeded, so always the same file)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    events, item_master = CACHE / f"events-{n}.avro", CACHE / f"item-master-{n}.csv"
     if not events.exists():
-        print(f"generating {n:,} simulated events (cached in {CACHE}) ...", file=sys.stderr)
-        _cli(
-            "simulate",
-            "--events",
-            str(n),
-            "--out",
-            str(events) + ".tmp",
-            "--format",
-            "avro",
-            "--item-master-out",
-            str(item_master),
-        )
-        Path(str(events) + ".tmp").rename(events)
+        print(f"generating {events.name} (cached in {CACHE}) ...", file=sys.stderr)
+        tmp = f"{events}.tmp"
+        _cli("simulate", *sizes, "--out", tmp, "--format", "avro", "--item-master-out", str(item_master))
+        Path(tmp).rename(events)
     return events, item_master
+
+
+def events_file(n: int) -> tuple[Path, Path]:
+    return _simulated(CACHE / f"events-{n}.avro", CACHE / f"item-master-{n}.csv", "--events", str(n))
+
+
+def _replay(events: Path, item_master: Path, state: Path, *extra: str) -> list[str]:
+    cmd = [sys.executable, "-m", "dataflows.cli", "replay", str(events), "--state-dir", str(state)]
+    return [*cmd, "--item-master", str(item_master), *extra]
 
 
 def fold_throughput(n: int, rounds: int) -> Result:
@@ -90,7 +90,8 @@ def fold_throughput(n: int, rounds: int) -> Result:
         assert m, out
         result.baseline.append(int(m.group(1)) / float(m.group(2)))
         with tempfile.TemporaryDirectory(prefix="skuflow-bench-") as state:
-            err = _cli("replay", str(events), "--state-dir", state, "--item-master", str(item_master)).stderr
+            replay = _replay(events, item_master, Path(state))
+            err = subprocess.run(replay, capture_output=True, text=True, check=True).stderr
         m = re.search(r"replayed ([\d,]+) records in ([\d.]+) s", err)
         assert m, err
         result.rounds.append(int(m.group(1).replace(",", "")) / float(m.group(2)))
@@ -101,22 +102,11 @@ def fold_throughput(n: int, rounds: int) -> Result:
     return result
 
 
-def _replay(events: Path, item_master: Path, state: Path, *extra: str) -> list[str]:
-    cmd = [sys.executable, "-m", "dataflows.cli", "replay", str(events), "--state-dir", str(state)]
-    return [*cmd, "--item-master", str(item_master), *extra]
-
-
 def keys_file() -> tuple[Path, Path]:
     """1.2M events over 333,334 SKUs x 3 warehouses: every one of 1,000,002 keys opens
     with a counted balance, then the distributor's usual flow."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    events, item_master = CACHE / "keys-1m.avro", CACHE / "keys-1m-item-master.csv"
-    if not events.exists():
-        print("generating the 1M-key file (cached) ...", file=sys.stderr)
-        sizes = ("--events", "1200000", "--skus", "333334")
-        _cli("simulate", *sizes, "--out", f"{events}.tmp", "--format", "avro", "--item-master-out", str(item_master))
-        Path(f"{events}.tmp").rename(events)
-    return events, item_master
+    sizes = ("--events", "1200000", "--skus", "333334")
+    return _simulated(CACHE / "keys-1m.avro", CACHE / "keys-1m-item-master.csv", *sizes)
 
 
 def state_memory_and_recovery(work: Path) -> list[Result]:

@@ -201,6 +201,17 @@ def test_two_processes_give_the_single_process_result(kafka_bootstrap: str, tmp_
     )
 
 
+def _await_commit(recovery_dir: Path, newer_than: int, proc: Any) -> int:
+    """Wait until Bytewax commits an epoch after `newer_than` (or `proc` exits); the epoch."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while (epoch := _committed_epoch(recovery_dir)) <= newer_than and proc.poll() is None:
+        assert time.monotonic() < deadline, "no epoch committed in 60 s"
+        time.sleep(0.05)
+    return epoch
+
+
 def _committed_epoch(recovery_dir: Path) -> int:
     """The epoch Bytewax last committed in the first recovery partition (0: none yet)."""
     import sqlite3
@@ -227,11 +238,7 @@ def test_sigkill_at_three_points_loses_nothing_and_counts_nothing_twice(kafka_bo
     killed, committed = 0, 0
     for delay in (0.0, 0.4, 0.8):  # each after the run committed an epoch of its own, while it consumes
         proc = subprocess.Popen(args, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while (epoch := _committed_epoch(tmp_path / "flow" / "recovery")) <= committed and proc.poll() is None:
-            assert time.monotonic() < deadline, "no epoch committed in 60 s"
-            time.sleep(0.05)
-        committed = epoch
+        committed = _await_commit(tmp_path / "flow" / "recovery", committed, proc)
         time.sleep(delay)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -306,7 +313,6 @@ def test_rescale_from_one_process_to_two_after_a_crash(kafka_bootstrap: str, tmp
     """Bytewax rescaling: stop (here: SIGKILL), then resume from recovery with another process count."""
     import signal
     import subprocess
-    import time
 
     from tests.helpers import free_port
 
@@ -314,10 +320,7 @@ def test_rescale_from_one_process_to_two_after_a_crash(kafka_bootstrap: str, tmp
     events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, n, 600)
     common = run_command(kafka_bootstrap, t, tmp_path / "flow", item_master, "--epoch-interval", "1s")
     one = subprocess.Popen(common, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while _committed_epoch(tmp_path / "flow" / "recovery") < 2:  # the crash must follow a commit
-        assert time.monotonic() < deadline, "no epoch committed in 60 s"
-        time.sleep(0.1)
+    _await_commit(tmp_path / "flow" / "recovery", 1, one)  # the crash must follow a commit
     assert one.poll() is None, "finished before the crash: make the input bigger"
     one.send_signal(signal.SIGKILL)
     one.wait(30)
