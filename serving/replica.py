@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
@@ -26,16 +25,7 @@ FETCH_CONFIG = {"fetch.min.bytes": 65536, "fetch.wait.max.ms": 5}
 
 log = logging.getLogger(__name__)
 
-Decode = Any  # Callable[[bytes], dict[str, Any]] (an AvroWire.decode)
-
-
-def _plain(record: dict[str, Any]) -> dict[str, Any]:
-    """Timestamps back to epoch milliseconds, as the API serves them."""
-    for name in ("as_of", "published_at"):
-        value = record.get(name)
-        if isinstance(value, datetime):
-            record[name] = int(value.timestamp() * 1000)
-    return record
+Decode = Any  # Callable[[bytes], dict[str, Any]] (an AvroWire.decode: timestamps in epoch ms)
 
 
 class Materializer:
@@ -101,7 +91,7 @@ class Materializer:
                     at_end.discard(partition)
                     offsets[(self.topic, partition)] = offset + 1
                     try:
-                        snapshots.append(_plain(self.decode(msg.value())))
+                        snapshots.append(self.decode(msg.value()))
                     except Exception as exc:  # a bad message must not stop the replica
                         self.undecodable += 1
                         log.error(
