@@ -174,10 +174,10 @@ def main() -> None:
                 time.sleep(max(lag, 0.001))
             producer.produce(topic, value, key)
             if i % int(probe_every) == 0 and i / args.rate > args.warmup:
-                p = {**sim._event("RECEIPT", f"PROBE-{tag}-{probes}", "LAT", 1, int(time.time() * 1000), "WMS")}
+                event = {**sim._event("RECEIPT", f"PROBE-{tag}-{probes}", "LAT", 1, int(time.time() * 1000), "WMS")}
                 probes += 1
-                probe(p["sku"])
-                producer.produce(topic, wire.encode_single_object(p), p["sku"].encode())
+                probe(event["sku"])
+                producer.produce(topic, wire.encode_single_object(event), event["sku"].encode())
                 producer.poll(0)
             if i % 500 == 0:
                 producer.poll(0)
