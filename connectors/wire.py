@@ -110,8 +110,8 @@ class AvroWire:
         if writer is None:
             try:
                 found = json.loads(self._client().get_schema(schema_id).schema_str)
-                same = schema_fingerprint(found) == schema_fingerprint(self.current)
-                writer = self._decoder if same else fastavro.parse_schema(_epoch_millis(found))
+                shipped = self._by_fingerprint.get(schema_fingerprint(found))  # the current one: no resolution
+                writer = shipped or fastavro.parse_schema(_epoch_millis(found))
             except WireError:
                 raise
             except Exception as exc:

@@ -36,16 +36,23 @@ def up_command(state: Path, port: int, rate: float, *extra: str) -> list[str]:
     return [*cli, "--state-dir", str(state), "--rate", f"{rate:g}", *extra]
 
 
-def run_args(bootstrap: str, t: dict[str, str], state: Path, item_master: Path, *extra: str) -> list[str]:
-    """The arguments of `skuflow run --until-end` over the topics `t` (events, snapshots, exceptions)."""
+def run_args(
+    bootstrap: str, t: dict[str, str], state: Path, item_master: Path, *extra: str, until_end: bool = True
+) -> list[str]:
+    """The arguments of `skuflow run` over the topics `t` (events, snapshots, exceptions):
+    `--until-end` unless `until_end` is False (a tailing run)."""
     topics = ["--topic", t["events"], "--snapshots-topic", t["snapshots"], "--exceptions-topic", t["exceptions"]]
     paths = ["--state-dir", str(state), "--item-master", str(item_master)]
-    return ["run", "--bootstrap", bootstrap, *topics, *paths, "--until-end", *extra]
+    end = ["--until-end"] if until_end else []
+    return ["run", "--bootstrap", bootstrap, *topics, *paths, *end, *extra]
 
 
-def run_command(bootstrap: str, t: dict[str, str], state: Path, item_master: Path, *extra: str) -> list[str]:
-    """`skuflow run --until-end` over the topics `t`, as a command line for Popen."""
-    return [sys.executable, "-m", "dataflows.cli", *run_args(bootstrap, t, state, item_master, *extra)]
+def run_command(
+    bootstrap: str, t: dict[str, str], state: Path, item_master: Path, *extra: str, until_end: bool = True
+) -> list[str]:
+    """`skuflow run` over the topics `t` (as `run_args`), as a command line for Popen."""
+    args = run_args(bootstrap, t, state, item_master, *extra, until_end=until_end)
+    return [sys.executable, "-m", "dataflows.cli", *args]
 
 
 def run_done(stderr: str) -> tuple[int, float]:

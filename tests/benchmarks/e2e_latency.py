@@ -31,7 +31,7 @@ import schemas
 from connectors.kafka import TopicSpec, ensure_topics
 from connectors.simulator import Distributor, SimConfig
 from connectors.wire import AvroWire
-from tests.helpers import free_port, wait_http
+from tests.helpers import free_port, run_command, wait_http
 
 _JSON = {"Content-Type": "application/json"}
 
@@ -70,26 +70,9 @@ def main() -> None:
 
     port = free_port()
     py = [sys.executable, "-m", "dataflows.cli"]
-    flow = subprocess.Popen(
-        [
-            *py,
-            "run",
-            "--bootstrap",
-            args.bootstrap,
-            "--topic",
-            topic,
-            "--snapshots-topic",
-            snaps,
-            "--exceptions-topic",
-            excs,
-            "--state-dir",
-            str(work / "flow"),
-            "--item-master",
-            str(im),
-            *args.flow_arg,
-        ],
-        stderr=subprocess.DEVNULL,
-    )
+    t = {"events": topic, "snapshots": snaps, "exceptions": excs}
+    flow_cmd = run_command(args.bootstrap, t, work / "flow", im, *args.flow_arg, until_end=False)
+    flow = subprocess.Popen(flow_cmd, stderr=subprocess.DEVNULL)
     replica = subprocess.Popen(
         [
             *py,
@@ -108,8 +91,7 @@ def main() -> None:
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", 60)
         producer = Producer({"bootstrap.servers": args.bootstrap, "linger.ms": 1, "enable.idempotence": True})
-        latencies: list[float] = []
-        timeline: list[tuple[float, float]] = []  # (produced, latency) of each timed probe
+        timeline: list[tuple[float, float]] = []  # (produced, latency) of each probe seen
         pending: dict[str, float] = {}  # probe SKU -> when it was produced
         lock = threading.Lock()
         done = threading.Event()
@@ -137,7 +119,6 @@ def main() -> None:
                 with lock:
                     for sku, sent in waiting.items():
                         if sku not in missing:
-                            latencies.append(seen - sent)
                             timeline.append((sent, seen - sent))
                             del pending[sku]
                         elif seen - sent > 10:
@@ -159,9 +140,8 @@ def main() -> None:
         deadline = time.monotonic() + 10
         while pending and time.monotonic() < deadline:
             time.sleep(0.01)
-        if not latencies:
+        if not timeline:
             raise SystemExit("the pipeline did not show a warm-up event within 10 s")
-        latencies.clear()
         timeline.clear()
         start = time.perf_counter()
         probe_every = args.rate / args.probes_per_s
@@ -185,7 +165,7 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         done.set()
         poller.join(15)
-        lat = sorted(x * 1000 for x in latencies)
+        lat = sorted(x * 1000 for _, x in timeline)
         if args.trace:
             args.trace.write_text("".join(f"{t - start:.3f} {x * 1000:.1f}\n" for t, x in sorted(timeline)))
         q = statistics.quantiles(lat, n=100)
