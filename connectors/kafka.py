@@ -133,7 +133,8 @@ class _SharedConsumer:
 
     def _fill(self, timeout: float) -> None:
         topic, buffers = self._topic, self._buffers
-        for msg in self._consumer.consume(self._batch_size, timeout):
+        # up to a batch per partition: catching up, each part still hands over full batches
+        for msg in self._consumer.consume(self._batch_size * len(buffers), timeout):
             p = msg.partition()
             error = msg.error()
             if error is not None:
