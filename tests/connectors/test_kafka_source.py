@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from confluent_kafka import Producer
+from prometheus_client import REGISTRY
 
 from connectors.kafka import KafkaEventSource, TopicSpec, ensure_topics
 
@@ -84,3 +85,18 @@ def test_a_snapshot_never_covers_messages_still_buffered_for_a_part(kafka_bootst
     assert second.snapshot() is None and third.snapshot() is None  # nothing handed over yet
     for part in (first, second, third):
         part.close()
+
+
+def test_consumer_lag_is_exported_per_partition(kafka_bootstrap: str) -> None:
+    topic = _topic(kafka_bootstrap)
+    source = KafkaEventSource(kafka_bootstrap, topic)  # tailing
+    part = source.build_part("in", f"0-{topic}", 150)
+    taken = 0
+    lag = None
+    deadline = time.monotonic() + 30
+    while (taken < PER_PARTITION - 150 or lag != 0) and time.monotonic() < deadline:
+        taken += len(part.next_batch())
+        lag = REGISTRY.get_sample_value("skuflow_kafka_consumer_lag", {"topic": topic, "partition": "0"})
+    assert taken == PER_PARTITION - 150
+    assert lag == 0, f"lag {lag} after reading to the end (None: no statistics from librdkafka in 30 s)"
+    part.close()
