@@ -99,7 +99,6 @@ class _SharedConsumer:
         self._buffers: dict[int, list[RawRecord]] = {}
         self._next: dict[int, int] = {}  # per partition: offset after the last buffered message
         self._eof: set[int] = set()
-        self._buffered = 0
         self._last_fill = 0.0
 
     def add(self, partition: int, offset: int) -> None:
@@ -108,7 +107,7 @@ class _SharedConsumer:
 
     def remove(self, partition: int) -> bool:
         """Stop reading `partition`; True when no partition is left (the consumer is closed)."""
-        self._buffered -= len(self._buffers.pop(partition, []))
+        self._buffers.pop(partition, None)
         self._consumer.incremental_unassign([TopicPartition(self._topic, partition)])
         if self._buffers:
             return False
@@ -121,14 +120,13 @@ class _SharedConsumer:
         per millisecond, however many partitions ask in a row."""
         if not self._buffers[partition] and partition not in self._eof:
             now = time.monotonic()
-            idle = self._buffered == 0 and now - self._last_fill >= 0.001
+            idle = now - self._last_fill >= 0.001 and not any(self._buffers.values())
             self._fill(0.001 if idle else 0)
             self._last_fill = now
         out = self._buffers[partition]
         if not out:
             return out, None, partition in self._eof
         self._buffers[partition] = []
-        self._buffered -= len(out)
         return out, self._next[partition], False
 
     def _fill(self, timeout: float) -> None:
@@ -143,14 +141,12 @@ class _SharedConsumer:
                 else:
                     log.warning("Kafka consumer error on %s: %s", topic, error)
                 continue
-            buffer = buffers.get(p)  # type: ignore[arg-type]
             offset = msg.offset()
-            if p is None or offset is None or buffer is None:  # unassigned while in flight
+            if p is None or offset is None or (buffer := buffers.get(p)) is None:  # unassigned while in flight
                 continue
             buffer.append((msg.value() or b"", origin_of(topic, p, offset)))
             self._next[p] = offset + 1
             self._eof.discard(p)
-            self._buffered += 1
 
     def _stats(self, raw: str) -> None:
         parts = json.loads(raw).get("topics", {}).get(self._topic, {}).get("partitions", {})

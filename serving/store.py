@@ -196,11 +196,7 @@ class StoreReader:
         replica's): it sees each write at once and never pays for catching up."""
         reader = cls.__new__(cls)
         reader._db = writer._db
-        reader._path = ""
-        reader._mark = ()
-        reader._secondary_dir = None
-        reader._every = 0.0
-        reader._caught_up_at = 0.0
+        reader._secondary_dir = None  # no catch-up state: `catch_up` has nothing to do
         return reader
 
     def catch_up(self, force: bool = False) -> None:
