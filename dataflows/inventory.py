@@ -1,8 +1,12 @@
 """The inventory dataflow: which operator runs on which keyed stream.
 
-events_in -> decode_validate_route -+-> (key = sku|location) fold -+-> snapshots -> store, changes
-                                    |                              +-> rejects ---+
-                                    +-> unkeyed rejects ---------------------------+-> exceptions
+events_in -> decode_validate_route -+-> (key: group of sku|location) fold -+-> (key: sku|location) snapshots
+                                    |                                      |       -> store, changes
+                                    |                                      +-> rejects ----+
+                                    +-> unkeyed rejects ------------------------------------+-> exceptions
+
+The fold is keyed by key group, not by sku|location: Bytewax snapshots a group as two
+integers, and the group's ledgers go to its RocksDB store (see `connectors.ledger_store`).
 """
 
 from __future__ import annotations
@@ -17,15 +21,16 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from connectors.codec import Decoder, RawRecord
+from connectors.ledger_store import LedgerStore
 from connectors.policy_file import Control, ControlSource
 from connectors.wire import AvroWire
 from dataflows import metrics
 from dataflows.channels import channel_stages
-from dataflows.logic import FoldLogic, FoldOut
+from dataflows.logic import FoldOut, GroupLogic
 from operators import AvailabilitySnapshot, FoldSettings, ItemMaster, Posting, Rejection
 from operators.policy import Policy
 from operators.publication import ChannelPublication
-from operators.routing import Routed
+from operators.routing import group_of, key_of
 
 EXCEPTIONS_KEY = "exceptions"
 
@@ -42,24 +47,35 @@ class Outputs:
     store: Sink[tuple[str, Any]] | None = None
 
 
-def _counting(decoder: Decoder) -> Callable[[list[RawRecord]], list[Routed]]:
-    def decode(batch: list[RawRecord]) -> list[Routed]:
+GroupRouted = tuple[str | None, Any]  # (key group, (sku|location, item)), or (None, rejection)
+
+
+def _decode_and_group(decoder: Decoder) -> Callable[[list[RawRecord]], list[GroupRouted]]:
+    def decode(batch: list[RawRecord]) -> list[GroupRouted]:
         metrics.EVENTS_IN.inc(len(batch))
-        return decoder(batch)
+        return [(group_of(key), (key, item)) if key is not None else (None, item) for key, item in decoder(batch)]
 
     return decode
 
 
-def _unkeyed(item: Routed) -> tuple[str, Rejection]:
+def _unkeyed(item: GroupRouted) -> tuple[str, Rejection]:
     rejection = item[1]
     assert isinstance(rejection, Rejection)
     return (EXCEPTIONS_KEY, rejection)
 
 
-def _heartbeats(batch: list[Routed]) -> list[tuple[str, str]]:
+def _heartbeats(batch: list[GroupRouted]) -> list[tuple[str, str]]:
     """(location, source system) of the events in a batch, once each: feeds source freshness."""
-    seen = {(p.event.location, p.event.source_system) for _, p in batch if isinstance(p, Posting) and not p.counterpart}
+    seen = {
+        (p.event.location, p.event.source_system) for _, (_, p) in batch if isinstance(p, Posting) and not p.counterpart
+    }
     return sorted(seen)
+
+
+def _by_stream_key(item: tuple[str, Any]) -> tuple[str, AvailabilitySnapshot]:
+    """A snapshot leaves its key group for its own key (sinks and channel stages key by it)."""
+    snapshot: AvailabilitySnapshot = item[1]
+    return (key_of(snapshot.sku, snapshot.location), snapshot)
 
 
 def _is_snapshot(item: tuple[str, FoldOut]) -> bool:
@@ -79,17 +95,20 @@ def build_flow(
     policy: Policy | None = None,
     control: Source[Control] | None = None,
     flow_id: str = "skuflow",
+    *,
+    ledgers: LedgerStore,
 ) -> Dataflow:
     """The flow; `wire` decodes Avro message bytes (Kafka), else bytes are JSON (files).
-    With a `policy`, the channel stages publish every channel's figures too."""
+    With a `policy`, the channel stages publish every channel's figures too. `ledgers`
+    keeps the fold's state."""
     flow = Dataflow(flow_id)
     raw = op.input("events_in", flow, source)
-    routed = op.flat_map_batch("decode_validate_route", raw, _counting(Decoder(item_master, wire)))
+    routed = op.flat_map_batch("decode_validate_route", raw, _decode_and_group(Decoder(item_master, wire)))
     by_key = op.branch("has_key", routed, lambda item: item[0] is not None)
     folded = op.stateful_batch(
         "fold",
         by_key.trues,  # type: ignore[arg-type]
-        lambda resume: FoldLogic(settings, resume),
+        lambda resume: GroupLogic(settings, ledgers.group, resume),
     )
     kind = op.branch("snapshot_or_reject", folded, _is_snapshot)
     rejects = op.merge(
@@ -98,7 +117,7 @@ def build_flow(
         op.map("route_rejects", by_key.falses, _unkeyed),
     )
     op.output("exceptions_out", rejects, outputs.exceptions)
-    snapshots = kind.trues
+    snapshots = op.map("by_stream_key", kind.trues, _by_stream_key)
     for i, sink in enumerate(outputs.snapshots):
         op.output(f"snapshots_out_{i}", snapshots, sink)  # type: ignore[arg-type]
     to_store = snapshots

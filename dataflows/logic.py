@@ -1,84 +1,110 @@
-"""Bytewax adapters around the pure domain: the ledger as a StatefulBatchLogic."""
+"""Bytewax adapters around the pure domain: the ledgers of a key group as a StatefulBatchLogic."""
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from bytewax.operators import StatefulBatchLogic
 
+from connectors.ledger_store import GroupStore
 from dataflows import metrics
 from operators import AvailabilitySnapshot, FoldSettings, KeyLedger, Posting, Rejection
 from operators.events import EventType
+from operators.routing import group_of
 
 FoldOut = AvailabilitySnapshot | Rejection
+Keyed = tuple[str, Posting | Rejection]  # (sku|location, item)
+GroupState = tuple[int, int]  # (store generation, keys the group holds)
 
 _applied = {t: metrics.APPLIED.labels(t.value) for t in EventType}
 _late = {t: metrics.LATE.labels(t.value) for t in EventType}
 
-# A key that took at most COOL_ITEMS items between two epochs, and retains at most
-# COOL_HISTORY postings, is kept as its snapshot bytes until its next batch. Most of a
-# distributor's sku x location keys are cold (the long tail moves a few times a day): as
-# bytes they take ~300 bytes instead of ~1 KB of ledger objects, and a restart only has to
-# hand Bytewax's bytes over, not re-fold them. A long history stays live: thawing re-folds
-# all of it, which for a steadily busy key would be paid again at every epoch.
+# A key that took at most COOL_ITEMS items in an epoch, and retains at most COOL_HISTORY
+# postings, leaves memory once its state is written; its next batch reads it back. Most of
+# a distributor's sku x location keys are cold (the long tail moves a few times a day). A
+# long history stays live: reading it back re-folds all of it, which for a steadily busy
+# key would be paid again at every epoch.
 COOL_ITEMS = 2
 COOL_HISTORY = 64
 
 
-class FoldLogic(StatefulBatchLogic[Posting | Rejection, FoldOut, bytes]):
-    """One key's ledger, live while the key is busy and frozen to its snapshot bytes while
-    it is cool. Snapshots are its pickled `to_state()`: immutable bytes that Bytewax
-    stores and the frozen key shares; thawing re-derives the ledger exactly."""
+class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
+    """The ledgers of one key group. Bytewax's snapshot of it is (generation, keys): the
+    ledgers themselves go to the group's `GroupStore` at each epoch end, only those the
+    epoch changed (see `connectors.ledger_store` for why and how it stays consistent)."""
 
-    __slots__ = ("_frozen", "_items", "ledger", "settings")
+    __slots__ = ("_dirty", "_open", "_resume", "gen", "keys", "live", "settings", "store")
 
-    def __init__(self, settings: FoldSettings, resume: bytes | None) -> None:
+    def __init__(self, settings: FoldSettings, open_store: Callable[[str], GroupStore], resume: GroupState | None):
         self.settings = settings
-        self.ledger: KeyLedger | None = None
-        self._frozen = resume  # under the flow's current horizon and retention, on thaw
-        self._items = 0
-        if resume is not None:
-            metrics.KEYS.inc()
+        self._open = open_store
+        self._resume = resume
+        self.store: GroupStore | None = None  # opened by the first batch: the builder is not told its key
+        self.gen, self.keys = resume or (0, 0)
+        self.live: dict[str, KeyLedger] = {}
+        self._dirty: dict[str, int] = {}  # items per key since the last epoch end
+        metrics.KEYS.inc(self.keys)
 
-    def _thaw(self, first: Posting | Rejection) -> KeyLedger:
-        if self._frozen is not None:
-            ledger = KeyLedger.from_state(pickle.loads(self._frozen), self.settings)
-            self._frozen = None
+    def _attach(self, key: str) -> GroupStore:
+        store = self.store = self._open(group_of(key))
+        store.restore(self._resume[0] if self._resume else None)
+        return store
+
+    def _ledger(self, key: str, first: Posting | Rejection) -> KeyLedger:
+        store = self.store or self._attach(key)
+        state = store.get(key)
+        if state is not None:
+            ledger = KeyLedger.from_state(pickle.loads(state), self.settings)
         else:
             if isinstance(first, Rejection):
                 sku, location = first.sku or "", first.location or ""
             else:
                 sku, location = first.key
-            metrics.KEYS.inc()
             ledger = KeyLedger(sku, location, self.settings)
-        self.ledger = ledger
+            self.keys += 1
+            metrics.KEYS.inc()
+        self.live[key] = ledger
         return ledger
 
-    def on_batch(self, values: list[Posting | Rejection]) -> tuple[Iterable[FoldOut], bool]:
-        ledger = self.ledger or self._thaw(values[0])
-        self._items += len(values)
-        outcome = ledger.on_batch(values)
-        for t in outcome.applied:
-            _applied[t].inc()
-        for t in outcome.late:
-            _late[t].inc()
-        for name in outcome.duplicates:
-            metrics.DUPLICATES.labels(name).inc()
-        out: list[FoldOut] = list(outcome.rejects)
-        if outcome.snapshot is not None:
-            out.append(outcome.snapshot)
-            metrics.SNAPSHOTS.inc()
-            metrics.observe_event_time(outcome.snapshot.as_of)
+    def on_batch(self, values: list[Keyed]) -> tuple[Iterable[FoldOut], bool]:
+        by_key: dict[str, list[Posting | Rejection]] = {}
+        for key, item in values:
+            items = by_key.get(key)
+            if items is None:
+                by_key[key] = [item]
+            else:
+                items.append(item)
+        out: list[FoldOut] = []
+        live, dirty = self.live, self._dirty
+        for key, items in by_key.items():
+            ledger = live.get(key) or self._ledger(key, items[0])
+            dirty[key] = dirty.get(key, 0) + len(items)
+            outcome = ledger.on_batch(items)
+            for t in outcome.applied:
+                _applied[t].inc()
+            for t in outcome.late:
+                _late[t].inc()
+            for name in outcome.duplicates:
+                metrics.DUPLICATES.labels(name).inc()
+            out += outcome.rejects
+            if outcome.snapshot is not None:
+                out.append(outcome.snapshot)
+                metrics.SNAPSHOTS.inc()
+                metrics.observe_event_time(outcome.snapshot.as_of)
         return out, StatefulBatchLogic.RETAIN
 
-    def snapshot(self) -> bytes:
-        """Called by Bytewax at the end of every epoch that touched the key."""
-        if self.ledger is None:
-            assert self._frozen is not None
-            return self._frozen
-        state = pickle.dumps(self.ledger.to_state(), protocol=pickle.HIGHEST_PROTOCOL)
-        if self._items <= COOL_ITEMS and self.ledger.retained <= COOL_HISTORY:
-            self.ledger, self._frozen = None, state
-        self._items = 0
-        return state
+    def snapshot(self) -> GroupState:
+        """Called by Bytewax at the end of every epoch that touched the group: the changed
+        ledgers go to the store as the next generation, cool ones leave memory."""
+        if self._dirty and self.store is not None:
+            self.gen += 1
+            live = self.live
+            self.store.commit(
+                self.gen, {k: pickle.dumps(live[k].to_state(), protocol=pickle.HIGHEST_PROTOCOL) for k in self._dirty}
+            )
+            for key, n in self._dirty.items():
+                if n <= COOL_ITEMS and live[key].retained <= COOL_HISTORY:
+                    del live[key]
+            self._dirty = {}
+        return (self.gen, self.keys)

@@ -20,6 +20,7 @@ import schemas
 from connectors.avro import rejected_record
 from connectors.files import PerKeyFileSink, RecordFileSink
 from connectors.kafka import KafkaChannelSink, KafkaRecordSink, channel_topic
+from connectors.ledger_store import LedgerStore
 from connectors.policy_file import ControlSource
 from connectors.store_sink import StoreSink
 from connectors.wire import AvroWire
@@ -29,6 +30,7 @@ from dataflows.inventory import Outputs, build_flow
 from operators import AvailabilitySnapshot, Rejection
 from operators.policy import Policy
 from operators.publication import ChannelPublication
+from operators.routing import KEY_GROUPS
 
 
 def _snapshot_record(snapshot: AvailabilitySnapshot) -> dict[str, Any]:
@@ -159,6 +161,14 @@ def _recovery(config: FlowConfig, process_id: int | None) -> RecoveryConfig | No
     return RecoveryConfig(config.recovery_dir)
 
 
+def _ledgers(config: FlowConfig) -> LedgerStore:
+    """The fold's state store: beside Bytewax's recovery partitions (shared by a cluster's
+    processes, synced with each epoch), or without recovery a scratch one in the state dir."""
+    if config.recovery:
+        return LedgerStore(config.recovery_dir / "ledgers", KEY_GROUPS)
+    return LedgerStore(config.state_dir / "ledgers", KEY_GROUPS, sync=False)
+
+
 def _tune_gc() -> None:
     """Fewer cyclic-GC passes: the fold's state is millions of long-lived, acyclic
     objects, and with the default thresholds the collector re-walked them so often that
@@ -184,6 +194,7 @@ def run(
     a re-run resumes where the last one stopped and counts nothing twice. With
     `process_id` and `addresses`, this process is one of a Bytewax cluster."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
+    ledgers = _ledgers(config)
     flow = build_flow(
         source,
         outputs or default_outputs(config, policy),
@@ -192,6 +203,7 @@ def run(
         wire,
         policy,
         control,
+        ledgers=ledgers,
     )
     recovery = _recovery(config, process_id)
     before = (
@@ -217,6 +229,8 @@ def run(
             if "signal received" in str(exc):  # Bytewax's form of an interrupt
                 raise KeyboardInterrupt from None
             raise
+        finally:
+            ledgers.close()
     elapsed = time.perf_counter() - start
     return RunSummary(
         records_in=int(metrics.total(metrics.EVENTS_IN) - before[0]),

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import zlib
+
 from operators.events import InventoryEvent
 from operators.fold import Posting, postings
 from operators.rejects import Rejection
 
 Routed = tuple[str | None, Posting | Rejection]
 
+KEY_GROUPS = 64
+"""How many groups the keys are hashed into: the unit the fold's state is stored and
+moved between workers by, so also the most workers the fold can use. Fixed for the life
+of a state dir (a key's group must not change under its stored state)."""
+
 
 def key_of(sku: str, location: str) -> str:
     """The stream key of one (sku, location); also the Kafka message key."""
     return f"{sku}|{location}"
+
+
+def group_of(key: str) -> str:
+    """The key group of a stream key (stable across processes and runs, unlike `hash`)."""
+    return f"g{zlib.crc32(key.encode()) % KEY_GROUPS:02d}"
 
 
 def route(item: InventoryEvent | Rejection) -> list[Routed]:
