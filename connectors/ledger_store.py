@@ -4,7 +4,9 @@ Why: Bytewax re-pickles the whole state of every key an epoch touched and writes
 SQLite while the flow waits. A key keeps every posting of its lateness horizon, so at a
 steady rate that pause grew with uptime (0.3 s to 2 s within three minutes at 5,000
 events/s). Here Bytewax's state of a key group is two integers, and an epoch writes the
-groups' changed ledgers to RocksDB in one batch each.
+groups' changed ledgers to RocksDB in one batch each. A busy key is written as a delta
+(what its history gained since its last write) until its deltas would outweigh a whole
+state, so what an epoch writes follows the event rate, not the history kept.
 
 Crash consistency. A group's writes at an epoch end are generation `gen`, and the
 group's Bytewax snapshot is that number, written by Bytewax after our batch. On a
@@ -12,11 +14,13 @@ resume Bytewax hands back the generation of the epoch it resumes from; anything 
 after it (our batch landed, Bytewax's commit did not) is rolled back by `restore`, and
 the replayed input re-creates it. So each version carries its generation:
 
-    v <ledger key> \\0 <gen, 8 bytes big-endian>  -> the ledger's state
-    g <gen>                                       -> the keys written at gen, each with the
-                                                     generation of its version before
+    v <ledger key> \\0 <gen, 8 bytes big-endian>  -> W + whole state, or D + delta
+    g <gen>                                       -> the keys written at gen (to roll back)
+    s <gen>                                       -> of those written whole, the generations
+                                                     they superseded (to delete later)
 
-A superseded version is deleted `lag` generations after it was superseded, when no
+A key's value is its newest whole state and the deltas after it. Superseded versions
+are deleted `lag` generations after a whole state superseded them, when no
 resumable epoch can still need it; `m gc` keeps how far that went, so that a resume
 from further back is refused rather than served from the wrong versions.
 
@@ -27,10 +31,12 @@ Bytewax's recovery dir must: after a rescale a group is opened by its new owner.
 
 from __future__ import annotations
 
+import pickle
 import struct
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
@@ -39,10 +45,12 @@ from connectors.exceptions import ConnectorError
 GC_LAG = 4
 _VERSION = b"v"
 _GEN = b"g"
+_SUPERSEDED = b"s"
 _GC_THROUGH = b"m\x00gc"
 _SEP = b"\x00"
 _GEN_BYTES = struct.Struct(">Q")
-_ENTRY = struct.Struct("<IQ")  # key length, previous generation (0: none)
+_WHOLE = b"W"
+_DELTA = b"D"
 _NEWEST = b"\xff" * 8
 
 
@@ -54,21 +62,8 @@ def _version_key(key: bytes, gen: int) -> bytes:
     return _VERSION + key + _SEP + _GEN_BYTES.pack(gen)
 
 
-def _gen_key(gen: int) -> bytes:
-    return _GEN + _GEN_BYTES.pack(gen)
-
-
-def _pack_entries(entries: list[tuple[bytes, int]]) -> bytes:
-    return b"".join(_ENTRY.pack(len(k), prev) + k for k, prev in entries)
-
-
-def _unpack_entries(blob: bytes) -> Iterator[tuple[bytes, int]]:
-    offset, size = 0, _ENTRY.size
-    while offset < len(blob):
-        n, prev = _ENTRY.unpack_from(blob, offset)
-        offset += size
-        yield blob[offset : offset + n], prev
-        offset += n
+def _gen_key(gen: int, kind: bytes = _GEN) -> bytes:
+    return kind + _GEN_BYTES.pack(gen)
 
 
 def _options() -> Options:
@@ -94,13 +89,15 @@ class GroupStore:
         self._write = WriteOptions()
         self._write.sync = sync  # a generation Bytewax commits must survive the machine too
         self._lag = lag
-        self._latest: dict[bytes, int] = {}  # generation of each key's newest version, as read or written
+        self._chains: dict[
+            bytes, list[int]
+        ] = {}  # generations of each key's whole state and deltas, as read or written
         gc = self._db.get(_GC_THROUGH)
         self._gc_through = _GEN_BYTES.unpack(gc)[0] if gc is not None else 0
 
     def restore(self, gen: int | None) -> None:
         """Roll back to generation `gen` (Bytewax's resume state), or to nothing."""
-        self._latest.clear()
+        self._chains.clear()
         if gen is None:  # Bytewax has no state of this group: neither may we
             self._db.delete_range(b"\x00", b"\xff", self._write)
             self._gc_through = 0
@@ -112,70 +109,93 @@ class GroupStore:
                 "store are from different runs"
             )
         batch = WriteBatch(raw_mode=True)
-        for later, entries in self._generations(gen + 1):
-            for key, _ in entries:
+        for later, keys in self._records(_GEN, gen + 1):
+            for key in keys:
                 batch.delete(_version_key(key, later))
-            batch.delete(_gen_key(later))
-        if not batch.is_empty():
-            self._db.write(batch, self._write)
+        for kind in (_GEN, _SUPERSEDED):
+            batch.delete_range(_gen_key(gen + 1, kind), _gen_key(2**64 - 1, kind))
+        self._db.write(batch, self._write)
 
-    def get(self, key: str) -> bytes | None:
-        """The newest state of `key`, or None for a key this group never wrote."""
+    def get(self, key: str) -> list[bytes]:
+        """The key's newest whole state and the deltas written after it, oldest first
+        (empty for a key this group never wrote)."""
         k = key.encode()
-        gen = self._latest.get(k)
-        if gen is not None:  # read or written this run: no iterator needed
-            value: bytes | None = self._db.get(_version_key(k, gen))
-            return value
+        chain = self._chains.get(k)
+        if chain is not None:  # read or written this run: no iterator needed
+            values = self._db.get([_version_key(k, g) for g in chain]) or []
+            return [v[1:] for v in values]
+        prefix = _VERSION + k + _SEP
+        found: list[bytes] = []
+        gens: list[int] = []
         it = self._db.iter()
         try:
-            it.seek_for_prev(_VERSION + k + _SEP + _NEWEST)
-            if not it.valid():
-                return None
-            found: bytes = it.key()
-            if found[: -_GEN_BYTES.size] != _VERSION + k + _SEP:
-                return None
-            self._latest[k] = _GEN_BYTES.unpack(found[-_GEN_BYTES.size :])[0]
-            newest: bytes = it.value()
-            return newest
+            it.seek_for_prev(prefix + _NEWEST)
+            while it.valid():
+                vkey: bytes = it.key()
+                if vkey[: -_GEN_BYTES.size] != prefix:
+                    break
+                value: bytes = it.value()
+                found.append(value[1:])
+                gens.append(_GEN_BYTES.unpack(vkey[-_GEN_BYTES.size :])[0])
+                if value[:1] == _WHOLE:
+                    break
+                it.prev()
         finally:
             del it
+        if found and value[:1] != _WHOLE:
+            raise LedgerStoreError(f"{self.path}: {key} has deltas but no whole state before them")
+        self._chains[k] = gens[::-1]
+        return found[::-1]
 
-    def commit(self, gen: int, states: Mapping[str, bytes]) -> None:
-        """Write generation `gen` (one atomic batch) and drop versions no resume can need."""
+    def commit(self, gen: int, writes: Mapping[str, tuple[bool, bytes]]) -> None:
+        """Write generation `gen` (one atomic batch) and drop versions no resume can need.
+        `writes` maps a key to (whole, bytes): its whole state, or a delta that extends what
+        `get` returned or this store last wrote for it."""
         batch = WriteBatch(raw_mode=True)
-        entries: list[tuple[bytes, int]] = []
-        for key, state in states.items():
+        written: list[bytes] = []
+        superseded: list[tuple[bytes, list[int]]] = []
+        chains = self._chains
+        for key, (whole, state) in writes.items():
             k = key.encode()
-            batch.put(_version_key(k, gen), state)
-            entries.append((k, self._latest.get(k, 0)))
-        batch.put(_gen_key(gen), _pack_entries(entries))
+            batch.put(_version_key(k, gen), (_WHOLE if whole else _DELTA) + state)
+            written.append(k)
+            chain = chains.get(k)
+            if whole:
+                if chain:
+                    superseded.append((k, chain))
+                chains[k] = [gen]
+            elif chain:
+                chain.append(gen)
+            else:
+                raise LedgerStoreError(f"{self.path}: a delta for {key}, which has no whole state here")
+        batch.put(_gen_key(gen), pickle.dumps(written, protocol=pickle.HIGHEST_PROTOCOL))
+        if superseded:
+            batch.put(_gen_key(gen, _SUPERSEDED), pickle.dumps(superseded, protocol=pickle.HIGHEST_PROTOCOL))
         horizon = gen - self._lag
         if horizon > self._gc_through:
-            for older, superseded in self._generations(self._gc_through + 1, horizon):
-                for k, prev in superseded:
-                    if prev:
-                        batch.delete(_version_key(k, prev))
-                batch.delete(_gen_key(older))
+            for _, old in self._records(_SUPERSEDED, self._gc_through + 1, horizon):
+                for k, gens in old:
+                    for g in gens:
+                        batch.delete(_version_key(k, g))
+            for kind in (_GEN, _SUPERSEDED):
+                batch.delete_range(_gen_key(self._gc_through + 1, kind), _gen_key(horizon + 1, kind))
             batch.put(_GC_THROUGH, _GEN_BYTES.pack(horizon))
-        self._db.write(batch, self._write)
-        if horizon > self._gc_through:
             self._gc_through = horizon
-        for k, _ in entries:
-            self._latest[k] = gen
+        self._db.write(batch, self._write)
 
-    def _generations(self, first: int, last: int | None = None) -> Iterator[tuple[int, list[tuple[bytes, int]]]]:
-        """Generation records from `first` to `last` (inclusive; None: all), oldest first."""
+    def _records(self, kind: bytes, first: int, last: int | None = None) -> Iterator[tuple[int, Any]]:
+        """Generation records of `kind` from `first` to `last` (inclusive; None: all), oldest first."""
         it = self._db.iter()
         try:
-            it.seek(_gen_key(first))
+            it.seek(_gen_key(first, kind))
             while it.valid():
                 key: bytes = it.key()
-                if not key.startswith(_GEN):
+                if not key.startswith(kind):
                     break
-                gen = _GEN_BYTES.unpack(key[len(_GEN) :])[0]
+                gen = _GEN_BYTES.unpack(key[len(kind) :])[0]
                 if last is not None and gen > last:
                     break
-                yield gen, list(_unpack_entries(it.value()))
+                yield gen, pickle.loads(it.value())
                 it.next()
         finally:
             del it

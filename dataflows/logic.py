@@ -11,6 +11,7 @@ from connectors.ledger_store import GroupStore
 from dataflows import metrics
 from operators import AvailabilitySnapshot, FoldSettings, KeyLedger, Posting, Rejection
 from operators.events import EventType
+from operators.ledger import LedgerMark
 from operators.routing import group_of
 
 FoldOut = AvailabilitySnapshot | Rejection
@@ -34,7 +35,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
     ledgers themselves go to the group's `GroupStore` at each epoch end, only those the
     epoch changed (see `connectors.ledger_store` for why and how it stays consistent)."""
 
-    __slots__ = ("_dirty", "_open", "_resume", "gen", "keys", "live", "settings", "store")
+    __slots__ = ("_dirty", "_open", "_resume", "_written", "gen", "keys", "live", "settings", "store")
 
     def __init__(self, settings: FoldSettings, open_store: Callable[[str], GroupStore], resume: GroupState | None):
         self.settings = settings
@@ -44,6 +45,8 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
         self.gen, self.keys = resume or (0, 0)
         self.live: dict[str, KeyLedger] = {}
         self._dirty: dict[str, int] = {}  # items per key since the last epoch end
+        # per live key: its mark when last written, and the bytes of its whole state and deltas since
+        self._written: dict[str, tuple[LedgerMark, int, int]] = {}
         metrics.KEYS.inc(self.keys)
 
     def _attach(self, key: str) -> GroupStore:
@@ -53,9 +56,13 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
 
     def _ledger(self, key: str, first: Posting | Rejection) -> KeyLedger:
         store = self.store or self._attach(key)
-        state = store.get(key)
-        if state is not None:
-            ledger = KeyLedger.from_state(pickle.loads(state), self.settings)
+        chain = store.get(key)
+        if chain:
+            state = pickle.loads(chain[0])
+            for delta in chain[1:]:
+                state = KeyLedger.extend_state(state, pickle.loads(delta))
+            ledger = KeyLedger.from_state(state, self.settings)
+            self._written[key] = (ledger.mark(), len(chain[0]), sum(map(len, chain[1:])))
         else:
             if isinstance(first, Rejection):
                 sku, location = first.sku or "", first.location or ""
@@ -99,12 +106,27 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
         ledgers go to the store as the next generation, cool ones leave memory."""
         if self._dirty and self.store is not None:
             self.gen += 1
-            live = self.live
-            self.store.commit(
-                self.gen, {k: pickle.dumps(live[k].to_state(), protocol=pickle.HIGHEST_PROTOCOL) for k in self._dirty}
-            )
+            live, written = self.live, self._written
+            self.store.commit(self.gen, {key: self._write(key, live[key]) for key in self._dirty})
             for key, n in self._dirty.items():
                 if n <= COOL_ITEMS and live[key].retained <= COOL_HISTORY:
                     del live[key]
+                    written.pop(key, None)
             self._dirty = {}
         return (self.gen, self.keys)
+
+    def _write(self, key: str, ledger: KeyLedger) -> tuple[bool, bytes]:
+        """(whole?, bytes) to store: a delta while the deltas since the last whole state stay
+        smaller than it (reading the key back re-assembles at most twice its size)."""
+        last = self._written.get(key)
+        if last is not None:
+            mark, whole_size, deltas_size = last
+            delta = ledger.delta_since(mark)
+            if delta is not None:
+                data = pickle.dumps(delta, protocol=pickle.HIGHEST_PROTOCOL)
+                if deltas_size + len(data) <= whole_size:
+                    self._written[key] = (ledger.mark(), whole_size, deltas_size + len(data))
+                    return False, data
+        data = pickle.dumps(ledger.to_state(), protocol=pickle.HIGHEST_PROTOCOL)
+        self._written[key] = (ledger.mark(), len(data), 0)
+        return True, data

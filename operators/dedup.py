@@ -16,11 +16,12 @@ _WIDTH = 3  # id hash, digest, occurred_at
 
 
 class SeenIds:
-    __slots__ = ("_index", "_triples")
+    __slots__ = ("_forgets", "_index", "_triples")
 
     def __init__(self) -> None:
         self._triples = array("q")
         self._index: dict[int, int] | None = None
+        self._forgets = 0  # times `forget_before` dropped ids (for `since`)
 
     def __len__(self) -> int:
         return len(self._triples) // _WIDTH
@@ -61,7 +62,16 @@ class SeenIds:
         if dropped:
             self._triples = array("q", (t[i + k] for i in keep for k in range(_WIDTH)))
             self._index = None
+            self._forgets += 1
         return dropped
+
+    def mark(self) -> tuple[int, int]:
+        return (len(self._triples), self._forgets)
+
+    def since(self, mark: tuple[int, int]) -> bytes | None:
+        """The ids added since `mark`, as snapshot bytes; None if some were forgotten since."""
+        length, forgets = mark
+        return self._triples[length:].tobytes() if forgets == self._forgets else None
 
     def __getstate__(self) -> bytes:
         return self._triples.tobytes()
@@ -70,3 +80,4 @@ class SeenIds:
         self._triples = array("q")
         self._triples.frombytes(state)
         self._index = None
+        self._forgets = 0

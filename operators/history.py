@@ -29,6 +29,7 @@ from operators.events import Disposition, EventType, OrderKey, Status
 from operators.fold import EMPTY, Buckets, Move
 
 CHECKPOINT_EVERY = 32
+_SPLICES_KEPT = 16
 
 _HEAD = struct.Struct("<qqqBBIII")
 _TYPES: tuple[EventType, ...] = tuple(EventType)
@@ -40,6 +41,7 @@ _DISPOSITION_CODE = {d: i for i, d in enumerate(_DISPOSITIONS)}
 _COUNTERPART = 0x80
 
 Accounts = tuple[tuple[str, int], ...]
+HistoryMark = tuple[int, int, int]  # (bytes dropped ever, length, splices ever)
 Checkpoint = tuple[int, Buckets, Accounts]  # (byte offset, state before, accounts before)
 Refold = tuple[int, Buckets, Accounts, list[Move], list[int]]
 """(index of the first entry to re-fold, state and accounts before it, the moves from
@@ -96,13 +98,16 @@ def frozen(accounts: Mapping[str, int]) -> Accounts:
 class History:
     """Retained postings of one key in (occurred_at, source_sequence, event_id) order."""
 
-    __slots__ = ("_blob", "_checkpoints", "_times", "last_key")
+    __slots__ = ("_blob", "_checkpoints", "_dropped", "_spliced", "_splices", "_times", "last_key")
 
     def __init__(self) -> None:
         self._blob = bytearray()
         self._times = array("q")
         self._checkpoints: list[Checkpoint] = [_BASE]
         self.last_key: OrderKey | None = None
+        self._dropped = 0  # bytes compaction removed from the front, ever (for `since`)
+        self._spliced = 0  # late postings spliced into the middle, ever
+        self._splices: list[tuple[int, int]] | None = None  # the last few: (number, offset + _dropped)
 
     def __len__(self) -> int:
         return len(self._times)
@@ -127,6 +132,10 @@ class History:
         at = offsets[i] if i < len(offsets) else len(self._blob)
         data = encode(key, move)
         self._blob[at:at] = data
+        self._spliced += 1
+        splices = self._splices = self._splices or []
+        splices.append((self._spliced, at + self._dropped))
+        del splices[:-_SPLICES_KEPT]
         start = block * CHECKPOINT_EVERY
         self._times.insert(start + i, key[0])
         moves.insert(i, move)
@@ -154,8 +163,37 @@ class History:
             return
         start = self._checkpoints[blocks][0]
         del self._blob[:start]
+        self._dropped += start
         del self._times[: blocks * CHECKPOINT_EVERY]
         self._checkpoints = [(o - start, s, a) for o, s, a in self._checkpoints[blocks:]]
+
+    # -- what changed since a mark: lets a store write a busy key's growth, not all of it
+
+    def mark(self) -> HistoryMark:
+        return (self._dropped, len(self._blob), self._spliced)
+
+    def since(self, mark: HistoryMark) -> tuple[int, int, bytes] | None:
+        """What changed since `mark`: (bytes dropped from the front, bytes kept after them,
+        the bytes from there on). Offsets plus `_dropped` stay fixed for every byte before
+        the first splice, so everything before the lowest splice point (or the marked end)
+        is unchanged. None when more splices happened than are remembered, or compaction
+        reached the changed part."""
+        dropped, length, spliced = mark
+        changed = dropped + length
+        if spliced != self._spliced:
+            recent = [offset for n, offset in self._splices or () if n > spliced]
+            if len(recent) < self._spliced - spliced:
+                return None
+            changed = min(changed, *recent)
+        keep = changed - self._dropped
+        if keep < 0:
+            return None
+        return self._dropped - dropped, keep, bytes(self._blob[keep:])
+
+    def base(self) -> tuple[Any, Accounts]:
+        """The base state as the snapshot form has it (None for the empty one), and its accounts."""
+        _, base, accounts = self._checkpoints[0]
+        return (None if base == EMPTY else tuple(base), accounts)
 
     # -- snapshot form: flat bytes and the base state; checkpoints are re-derived ---
 
@@ -163,8 +201,7 @@ class History:
         """(packed entries, base state or None for the empty one, base accounts); entry
         times and the last key are re-read from the entries (compaction always keeps the
         newest entry, so a key that ever had one still has it)."""
-        _, base, accounts = self._checkpoints[0]
-        return (bytes(self._blob), None if base == EMPTY else tuple(base), accounts)
+        return (bytes(self._blob), *self.base())
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         """Only the base checkpoint: the owner re-folds `everything()` to rebuild the times,
@@ -172,6 +209,8 @@ class History:
         written before 2026-11-22 carry a fourth item, the last key: it is re-read too."""
         blob, base, accounts = state[:3]
         self.last_key = None
+        self._dropped = self._spliced = 0
+        self._splices = None
         self._blob = bytearray(blob)
         self._times = array("q")
         self._checkpoints = [(0, EMPTY if base is None else Buckets(*base), accounts)]

@@ -20,11 +20,12 @@ from typing import Any
 from operators.dedup import SeenIds
 from operators.events import EventType, InventoryEvent, OrderKey
 from operators.fold import EMPTY, Buckets, Move, Posting, account_delta, apply
-from operators.history import CHECKPOINT_EVERY, Accounts, Checkpoint, History, frozen
+from operators.history import CHECKPOINT_EVERY, Accounts, Checkpoint, History, HistoryMark, frozen
 from operators.rejects import Reason, Rejection
 from operators.snapshot import AvailabilitySnapshot
 
 HOUR_MS = 3_600_000
+LedgerMark = tuple[HistoryMark, tuple[int, int]]
 DAY_MS = 24 * HOUR_MS
 
 
@@ -266,6 +267,43 @@ class KeyLedger:
             self._seen_pruned_at,
             self._seen.__getstate__(),
             *self._history.__getstate__(),
+        )
+
+    def mark(self) -> LedgerMark:
+        """Where the snapshot form stands now, for `delta_since`."""
+        return (self._history.mark(), self._seen.mark())
+
+    def delta_since(self, mark: LedgerMark) -> tuple[Any, ...] | None:
+        """What `to_state` changed since `mark`, for `extend_state`: the ids added, and of the
+        history what compaction dropped from the front and the bytes from the first change
+        on (appends, and late postings spliced in near the end, the usual case). None when
+        it must be written whole (ids forgotten, many or early splices). Why: a busy key
+        keeps a day of postings, and rewriting all of it at every epoch end cost more and
+        more as the flow ran."""
+        history, seen = self._history.since(mark[0]), self._seen.since(mark[1])
+        if history is None or seen is None:
+            return None
+        drop, keep, tail = history
+        base = self._history.base() if drop else None
+        return (self.version, self.as_of, self._seen_pruned_at, seen, drop, keep, tail, base)
+
+    @staticmethod
+    def extend_state(state: tuple[Any, ...], delta: tuple[Any, ...]) -> tuple[Any, ...]:
+        """`to_state` as it was when `delta_since` gave `delta`, from `state` as it was at the mark."""
+        sku, location, _, _, _, seen, blob, base, accounts = state[:9]
+        version, as_of, pruned_at, seen_tail, drop, keep, tail, new_base = delta
+        if new_base is not None:
+            base, accounts = new_base
+        return (
+            sku,
+            location,
+            version,
+            as_of,
+            pruned_at,
+            seen + seen_tail,
+            blob[drop : drop + keep] + tail,
+            base,
+            accounts,
         )
 
     @classmethod

@@ -197,3 +197,56 @@ def test_history_is_compacted_and_ids_forgotten_after_retention() -> None:
     assert ledger.head.sellable == 300 and ledger.version == 300
     assert ledger.retained <= 11 + CHECKPOINT_EVERY  # an hour at 10 an hour, plus the edge and one block
     assert ledger.remembered_ids <= 41 + 10  # four hours of ids, pruned at most an hour late
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), log=valid_log(max_size=60, window_ms=6 * 3_600_000))
+def test_a_delta_since_a_mark_extends_that_marks_state_to_the_current_one(data: Any, log: list[dict[str, Any]]) -> None:
+    """A store keeps a busy key as a full state and the deltas after it: re-assembled,
+    they must be `to_state` exactly, through late postings, compaction and forgotten ids."""
+    hour = 3_600_000
+    driver = Driver(FoldSettings(horizon_ms=hour, dedup_retention_ms=2 * hour))
+    kept: dict[Any, tuple[tuple[Any, ...], Any]] = {}  # key -> (state as written, mark)
+    for batch in _batches(data.draw, _arrivals(data.draw, log)):
+        driver.feed(batch)
+        for key, ledger in driver.ledgers.items():
+            if key in kept:
+                state, mark = kept[key]
+                delta = ledger.delta_since(mark)
+                if delta is not None:
+                    assert KeyLedger.extend_state(state, delta) == ledger.to_state()
+            kept[key] = (ledger.to_state(), ledger.mark())
+
+
+def test_compaction_and_a_late_posting_near_the_end_still_make_a_delta() -> None:
+    """Compaction drops whole blocks from the front and a late posting is spliced in near
+    the end: still a delta (the new base, the bytes from the splice on), much smaller."""
+    hour = 3_600_000
+    ledger = KeyLedger("SKU-1", "WH-A", FoldSettings(horizon_ms=hour))
+    driver = Driver(FoldSettings(horizon_ms=hour))
+    driver.ledgers["SKU-1|WH-A"] = ledger
+    receipts = [
+        {
+            "event_id": f"E-{i}",
+            "event_type": "RECEIPT",
+            "sku": "SKU-1",
+            "location": "WH-A",
+            "quantity": 1,
+            "uom": "EA",
+            "occurred_at": 1_780_000_000_000 + i * 60_000,
+            "source_system": "WMS",
+            "source_sequence": i,
+        }
+        for i in range(200)
+    ]
+    driver.feed(receipts[:100])
+    state, mark = ledger.to_state(), ledger.mark()
+    driver.feed(receipts[100:140])
+    driver.feed(
+        [{**receipts[135], "event_id": "LATE", "source_sequence": 999, "occurred_at": receipts[135]["occurred_at"] - 1}]
+    )
+    assert driver.late == 1
+    delta = ledger.delta_since(mark)
+    assert delta is not None and delta[4] > 0  # bytes dropped from the front
+    assert KeyLedger.extend_state(state, delta) == ledger.to_state()
+    assert len(pickle.dumps(delta)) < len(pickle.dumps(ledger.to_state())) / 2
