@@ -28,6 +28,7 @@ _late = {t: metrics.LATE.labels(t.value) for t in EventType}
 # key would be paid again at every epoch.
 COOL_ITEMS = 2
 COOL_HISTORY = 64
+DELTAS_PER_WHOLE = 4
 
 
 class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
@@ -117,14 +118,15 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
 
     def _write(self, key: str, ledger: KeyLedger) -> tuple[bool, bytes]:
         """(whole?, bytes) to store: a delta while the deltas since the last whole state stay
-        smaller than it (reading the key back re-assembles at most twice its size)."""
+        under DELTAS_PER_WHOLE times its size. Only a key read back (after a restart, or
+        once cool) re-assembles them; a larger ratio means fewer whole writes per epoch."""
         last = self._written.get(key)
         if last is not None:
             mark, whole_size, deltas_size = last
             delta = ledger.delta_since(mark)
             if delta is not None:
                 data = pickle.dumps(delta, protocol=pickle.HIGHEST_PROTOCOL)
-                if deltas_size + len(data) <= whole_size:
+                if deltas_size + len(data) <= DELTAS_PER_WHOLE * whole_size:
                     self._written[key] = (ledger.mark(), whole_size, deltas_size + len(data))
                     return False, data
         data = pickle.dumps(ledger.to_state(), protocol=pickle.HIGHEST_PROTOCOL)
