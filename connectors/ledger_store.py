@@ -89,9 +89,8 @@ class GroupStore:
         self._write = WriteOptions()
         self._write.sync = sync  # a generation Bytewax commits must survive the machine too
         self._lag = lag
-        self._chains: dict[
-            bytes, list[int]
-        ] = {}  # generations of each key's whole state and deltas, as read or written
+        # the generations of each key's whole state and its deltas, as read or written this run
+        self._chains: dict[bytes, list[int]] = {}
         gc = self._db.get(_GC_THROUGH)
         self._gc_through = _GEN_BYTES.unpack(gc)[0] if gc is not None else 0
 
@@ -180,8 +179,8 @@ class GroupStore:
             for kind in (_GEN, _SUPERSEDED):
                 batch.delete_range(_gen_key(self._gc_through + 1, kind), _gen_key(horizon + 1, kind))
             batch.put(_GC_THROUGH, _GEN_BYTES.pack(horizon))
-            self._gc_through = horizon
         self._db.write(batch, self._write)
+        self._gc_through = max(self._gc_through, horizon)
 
     def _records(self, kind: bytes, first: int, last: int | None = None) -> Iterator[tuple[int, Any]]:
         """Generation records of `kind` from `first` to `last` (inclusive; None: all), oldest first."""
