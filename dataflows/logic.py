@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 from bytewax.operators import StatefulBatchLogic
 
-from connectors.ledger_store import GroupStore
+from connectors.ledger_store import GroupStore, LedgerStoreError
 from dataflows import metrics
 from operators import AvailabilitySnapshot, FoldSettings, KeyLedger, Posting, Rejection
 from operators.events import EventType
@@ -39,6 +39,11 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
     __slots__ = ("_dirty", "_open", "_resume", "_written", "gen", "keys", "live", "settings", "store")
 
     def __init__(self, settings: FoldSettings, open_store: Callable[[str], GroupStore], resume: GroupState | None):
+        if resume is not None and not isinstance(resume, tuple):
+            raise LedgerStoreError(
+                "the recovery dir holds per-key fold state from before key groups (2026-11-22); "
+                "resuming from it would start every key empty: replay the input into a new state dir"
+            )
         self.settings = settings
         self._open = open_store
         self._resume = resume

@@ -1,8 +1,7 @@
 """The canonical inventory event, as the fold sees it.
 
 A NamedTuple on the hot path: immutable, built and pickled at C speed (Bytewax
-pickles every retained event of a touched key at each epoch), and the ledger
-keeps it while it is inside the lateness horizon.
+pickles the items it exchanges between workers).
 """
 
 from __future__ import annotations

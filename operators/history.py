@@ -1,7 +1,7 @@
 """The retained history of one key, packed: what late events are re-sequenced against.
 
-Why packed: Bytewax snapshots every touched key's whole state at each epoch, and a
-key keeps every posting inside the lateness horizon. As Python objects a posting cost
+Why packed: the shell writes every changed key's state at each epoch end, and a key
+keeps every posting inside the lateness horizon. As Python objects a posting cost
 ~1 KB and pickling walked each one; here it is ~40 bytes plus its ids in one
 bytearray, so a snapshot is a memory copy and 1M keys fit in RAM.
 

@@ -7,8 +7,9 @@ provided no posting arrived later than the lateness horizon.
 In-order postings are applied at once (O(1)). A late posting is inserted in
 order and the fold is recomputed from the nearest checkpoint before it (at most
 `CHECKPOINT_EVERY` postings earlier). History older than the horizon is compacted
-into the base state in whole blocks. The history is packed (see `history`), so
-Bytewax's per-epoch snapshot of a key is a copy of a few flat buffers.
+into the base state in whole blocks. The history is packed (see `history`), so the
+snapshot form of a key is a copy of a few flat buffers, and `delta_since` gives what it
+gained since a mark.
 """
 
 from __future__ import annotations
@@ -253,7 +254,7 @@ class KeyLedger:
             self._seen.forget_before(self.as_of - retention)
             self._seen_pruned_at = self.as_of
 
-    # -- snapshot form: what Bytewax persists per key at each epoch ---------------
+    # -- snapshot form: what the shell stores per key at each epoch end ---------------
 
     def to_state(self) -> tuple[Any, ...]:
         """Plain values and flat bytes, no class references: a 1-event key pickles to about

@@ -9,10 +9,11 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.ledger_store import LedgerStore
+from connectors.ledger_store import LedgerStore, LedgerStoreError
 from dataflows.logic import COOL_HISTORY, COOL_ITEMS, GroupLogic, GroupState
 from operators import AvailabilitySnapshot, FoldSettings, route, validate
 from operators.routing import KEY_GROUPS, group_of
@@ -168,3 +169,11 @@ def test_an_epoch_writes_only_the_keys_it_changed(tmp_path: Path) -> None:
     written = store.group(group)._db.get(b"g" + (2).to_bytes(8, "big"))
     assert written is not None and values[0][0].encode() in written
     assert not any(key.encode() in written for key, _ in values[1:])
+
+
+def test_per_key_state_from_before_key_groups_is_refused_not_dropped(tmp_path: Path) -> None:
+    """Such a dir's keys would never get a batch again (batches go to groups): every key
+    would silently start empty. Refused with what to do instead."""
+    store = LedgerStore(tmp_path, KEY_GROUPS, sync=False)
+    with pytest.raises(LedgerStoreError, match="before key groups"):
+        GroupLogic(FoldSettings(), store.group, b"\x80\x05old-per-key-bytes")  # type: ignore[arg-type]
