@@ -250,7 +250,7 @@ def producer_config(bootstrap: str) -> dict[str, Any]:
         "enable.idempotence": True,
         "acks": "all",
         "delivery.timeout.ms": 60_000,  # bounded retries: give up (and fail) after a minute
-        "linger.ms": 5,
+        "linger.ms": 2,  # with 2 ms fetch waits (serving.replica.FETCH_CONFIG): see there
         "compression.type": "lz4",
     }
 
