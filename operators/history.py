@@ -205,9 +205,8 @@ class History:
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         """Only the base checkpoint: the owner re-folds `everything()` to rebuild the times,
-        the checkpoints, the last key and the head (one decode of the entries). Snapshots
-        written before 2026-11-22 carry a fourth item, the last key: it is re-read too."""
-        blob, base, accounts = state[:3]
+        the checkpoints, the last key and the head (one decode of the entries)."""
+        blob, base, accounts = state
         self.last_key = None
         self._dropped = self._spliced = 0
         self._splices = None

@@ -291,7 +291,7 @@ class KeyLedger:
     @staticmethod
     def extend_state(state: tuple[Any, ...], delta: tuple[Any, ...]) -> tuple[Any, ...]:
         """`to_state` as it was when `delta_since` gave `delta`, from `state` as it was at the mark."""
-        sku, location, _, _, _, seen, blob, base, accounts = state[:9]
+        sku, location, _, _, _, seen, blob, base, accounts = state
         version, as_of, pruned_at, seen_tail, drop, keep, tail, new_base = delta
         if new_base is not None:
             base, accounts = new_base

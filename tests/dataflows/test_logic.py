@@ -17,7 +17,7 @@ from connectors.ledger_store import LedgerStore, LedgerStoreError
 from dataflows.logic import COOL_HISTORY, COOL_ITEMS, GroupLogic, GroupState
 from operators import AvailabilitySnapshot, FoldSettings, route, validate
 from operators.routing import KEY_GROUPS, group_of
-from tests.operators.strategies import ITEM_MASTER, oracle, valid_log
+from tests.operators.strategies import ITEM_MASTER, oracle, receipt, valid_log
 
 Batch = dict[str, list[Any]]  # group -> [(key, item)]
 
@@ -111,28 +111,17 @@ def test_without_a_crash_every_batch_emits_what_a_live_ledger_emits(tmp_path: Pa
 
 
 def _receipt(i: int, location: str = "WH-A", late: bool = False) -> dict[str, Any]:
-    return {
-        "event_id": f"E-{i}",
-        "event_type": "RECEIPT",
-        "sku": "SKU-1",
-        "location": location,
-        "quantity": 1 + i,
-        "uom": "EA",
-        "occurred_at": 1_780_000_000_000 + i * 1000 - (5_500 if late else 0),
-        "source_system": "WMS",
-        "source_sequence": i,
-    }
+    return receipt(i, location=location, quantity=1 + i, shift_ms=-5_500 if late else 0)
 
 
-def _one_group(tmp_path: Path) -> tuple[GroupLogic, str]:
-    store = LedgerStore(tmp_path, KEY_GROUPS, sync=False)
-    return GroupLogic(FoldSettings(), store.group, None), group_of("SKU-1|WH-A")
+def _one_group(tmp_path: Path) -> GroupLogic:
+    return GroupLogic(FoldSettings(), LedgerStore(tmp_path, KEY_GROUPS, sync=False).group, None)
 
 
 def test_a_cool_key_leaves_memory_and_its_next_batch_reads_it_back(tmp_path: Path) -> None:
     items = _grouped([_receipt(i) for i in range(COOL_ITEMS + 3)])[group_of("SKU-1|WH-A")]
-    busy, _ = _one_group(tmp_path / "busy")
-    cool, _ = _one_group(tmp_path / "cool")
+    busy = _one_group(tmp_path / "busy")
+    cool = _one_group(tmp_path / "cool")
     busy.on_batch(items)
     cool.on_batch(items[:1])
     assert cool.snapshot() == (1, 1)
@@ -147,7 +136,7 @@ def test_a_cool_key_leaves_memory_and_its_next_batch_reads_it_back(tmp_path: Pat
 def test_a_key_with_a_long_history_stays_live_even_when_cool(tmp_path: Path) -> None:
     """Reading a key back re-folds its whole retained history: a long one is kept."""
     items = _grouped([_receipt(i) for i in range(COOL_HISTORY + 2)])[group_of("SKU-1|WH-A")]
-    logic, _ = _one_group(tmp_path)
+    logic = _one_group(tmp_path)
     logic.on_batch(items[:-1])
     logic.snapshot()
     logic.on_batch(items[-1:])  # one item this epoch: cool, but the history is long

@@ -82,6 +82,24 @@ def raw_event(
     }
 
 
+def receipt(
+    i: int, *, location: str = "WH-A", step_ms: int = 1000, quantity: int = 1, shift_ms: int = 0
+) -> dict[str, Any]:
+    """The i-th of a steady series of RECEIPTs on SKU-1 (`step_ms` apart, in source order);
+    `shift_ms` moves its event time, e.g. back, to make it arrive late."""
+    return {
+        "event_id": f"E-{i}",
+        "event_type": "RECEIPT",
+        "sku": "SKU-1",
+        "location": location,
+        "quantity": quantity,
+        "uom": "EA",
+        "occurred_at": 1_780_000_000_000 + i * step_ms + shift_ms,
+        "source_system": "WMS",
+        "source_sequence": i,
+    }
+
+
 @st.composite
 def valid_log(
     draw: Any,

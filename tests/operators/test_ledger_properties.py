@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from operators import FoldSettings, KeyLedger, Reason
 from operators.history import CHECKPOINT_EVERY
-from tests.operators.strategies import Driver, oracle, oracle_accounts, valid_log
+from tests.operators.strategies import Driver, oracle, oracle_accounts, receipt, valid_log
 
 
 def _arrivals(draw: Any, log: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -225,20 +225,7 @@ def test_compaction_and_a_late_posting_near_the_end_still_make_a_delta() -> None
     ledger = KeyLedger("SKU-1", "WH-A", FoldSettings(horizon_ms=hour))
     driver = Driver(FoldSettings(horizon_ms=hour))
     driver.ledgers["SKU-1|WH-A"] = ledger
-    receipts = [
-        {
-            "event_id": f"E-{i}",
-            "event_type": "RECEIPT",
-            "sku": "SKU-1",
-            "location": "WH-A",
-            "quantity": 1,
-            "uom": "EA",
-            "occurred_at": 1_780_000_000_000 + i * 60_000,
-            "source_system": "WMS",
-            "source_sequence": i,
-        }
-        for i in range(200)
-    ]
+    receipts = [receipt(i, step_ms=60_000) for i in range(200)]
     driver.feed(receipts[:100])
     state, mark = ledger.to_state(), ledger.mark()
     driver.feed(receipts[100:140])
