@@ -10,11 +10,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from connectors.avro_records import AvroRecords, GroupRouted, RecordsDecoder
 from connectors.wire import AvroWire, WireError
 from operators import ItemMaster, Reason, Rejection, validate
-from operators.routing import Routed, route
+from operators.routing import group_of, route
 
 RawRecord = tuple[Any, str]
+"""(payload, origin): a payload is JSON text/bytes, a decoded record, Avro message bytes
+(Kafka), or `AvroRecords` (a run of a container file's records; origin: its first)."""
 
 
 def parse(payload: Any, origin: str, wire: AvroWire | None = None) -> Mapping[str, Any] | Rejection:
@@ -43,19 +46,30 @@ def parse(payload: Any, origin: str, wire: AvroWire | None = None) -> Mapping[st
 
 
 class Decoder:
-    """Batch function for the dataflow: raw records -> routed postings and rejections."""
+    """Batch function for the dataflow: raw records -> routed postings and rejections,
+    each `(key group, (sku|location, item))`, or `(None, rejection)` when it has no key."""
 
     def __init__(self, item_master: ItemMaster, wire: AvroWire | None = None) -> None:
         self.item_master = item_master
         self.wire = wire
+        self._runs = RecordsDecoder(item_master, self.one)
 
-    def __call__(self, batch: list[RawRecord]) -> list[Routed]:
-        out: list[Routed] = []
-        item_master, wire = self.item_master, self.wire
+    def __call__(self, batch: list[RawRecord]) -> list[GroupRouted]:
+        out: list[GroupRouted] = []
         for payload, origin in batch:
-            raw = parse(payload, origin, wire)
-            if isinstance(raw, Rejection):
-                out.append((None, raw))
+            if type(payload) is AvroRecords:
+                out.extend(self._runs(payload))
             else:
-                out.extend(route(validate(raw, item_master, origin)))
+                out.extend(self.one(payload, origin))
         return out
+
+    def one(self, payload: Any, origin: str) -> list[GroupRouted]:
+        """One record the Python way (the reference the native core must equal)."""
+        raw = parse(payload, origin, self.wire)
+        item = raw if isinstance(raw, Rejection) else validate(raw, self.item_master, origin)
+        return [(group_of(key), (key, it)) if key is not None else (None, it) for key, it in route(item)]
+
+
+def records_in(batch: list[RawRecord]) -> int:
+    """How many input records a batch holds (a run of Avro records counts each)."""
+    return sum(p.count if type(p) is AvroRecords else 1 for p, _ in batch)

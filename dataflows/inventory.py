@@ -20,7 +20,8 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from connectors.codec import Decoder, RawRecord
+from connectors.avro_records import GroupRouted
+from connectors.codec import Decoder, RawRecord, records_in
 from connectors.ledger_store import LedgerStore
 from connectors.policy_file import Control, ControlSource
 from connectors.wire import AvroWire
@@ -30,7 +31,7 @@ from dataflows.logic import FoldOut, GroupLogic
 from operators import AvailabilitySnapshot, FoldSettings, ItemMaster, Posting, Rejection
 from operators.policy import Policy
 from operators.publication import ChannelPublication
-from operators.routing import group_of, key_of
+from operators.routing import key_of
 
 EXCEPTIONS_KEY = "exceptions"
 
@@ -47,13 +48,10 @@ class Outputs:
     store: Sink[tuple[str, Any]] | None = None
 
 
-GroupRouted = tuple[str | None, Any]  # (key group, (sku|location, item)), or (None, rejection)
-
-
 def _decode_and_group(decoder: Decoder) -> Callable[[list[RawRecord]], list[GroupRouted]]:
     def decode(batch: list[RawRecord]) -> list[GroupRouted]:
-        metrics.EVENTS_IN.inc(len(batch))
-        return [(group_of(key), (key, item)) if key is not None else (None, item) for key, item in decoder(batch)]
+        metrics.EVENTS_IN.inc(records_in(batch))
+        return decoder(batch)
 
     return decode
 

@@ -37,5 +37,9 @@ class ItemMaster:
             return 1
         return self._factors.get((sku, uom))
 
+    def factors(self) -> dict[tuple[str, str], int]:
+        """Every (sku, uom) factor but EA's, as a copy (the native core takes its own)."""
+        return dict(self._factors)
+
     def __len__(self) -> int:
         return len(self._factors)

@@ -5,22 +5,35 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import fastavro
 import pytest
 
 import schemas
 from connectors.avro import parsed, rejected_record, write_events
+from connectors.avro_records import AvroRecords
 from connectors.files import EventFileSource, RecordFileSink
 from operators import Reason, Rejection
 from tests.helpers import GOLDEN, read_jsonl
 
 
-def drain(part: object) -> list[object]:
-    out: list[object] = []
+def records(batch: list[Any]) -> list[tuple[Any, str]]:
+    """One (payload, origin) per record: a run of Avro records stands for `count` of them."""
+    out: list[tuple[Any, str]] = []
+    for payload, origin in batch:
+        if isinstance(payload, AvroRecords):
+            out.extend((payload, f"{payload.name}#{payload.first + i}") for i in range(payload.count))
+        else:
+            out.append((payload, origin))
+    return out
+
+
+def drain(part: object) -> list[tuple[Any, str]]:
+    out: list[tuple[Any, str]] = []
     while True:
         try:
-            out.extend(part.next_batch())  # type: ignore[attr-defined]
+            out.extend(records(part.next_batch()))  # type: ignore[attr-defined]
         except StopIteration:
             return out
 
@@ -35,7 +48,7 @@ def test_source_resumes_after_the_last_record(tmp_path: Path, fmt: str) -> None:
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     source = EventFileSource(path, batch_size=100)
     part = source.build_part("in", "events", None)
-    first = part.next_batch() + part.next_batch()
+    first = records(part.next_batch() + part.next_batch())
     state = part.snapshot()
     rest = drain(source.build_part("in", "events", state))
     assert len(first) == 200 and len(rest) == len(rows) - 200

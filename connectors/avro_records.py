@@ -1,0 +1,155 @@
+"""Runs of Avro container records, decoded and validated by the native core.
+
+The file source emits `AvroRecords` (a run of one block's records) instead of one dict
+per record: fastavro's dicts alone took as long as a whole baseline flow. The native
+core (`operators._native`, operators/native/) decodes a run and applies the rules of
+`operators.validation` in one pass. A record it does not accept (any rejection, text it
+cannot digest exactly) is handed back and goes the Python way: fastavro, `validate`,
+`route`. So the items are those of the Python path, in the same order.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from functools import cache
+from typing import Any, NamedTuple
+
+import fastavro
+from operators._native import RecordDecoder
+
+from operators import ItemMaster, Reason, Rejection
+from operators.events import PAYLOAD_FIELDS, Disposition, EventType, InventoryEvent, Status
+from operators.fold import Posting
+from operators.routing import KEY_GROUPS
+
+GroupRouted = tuple[str | None, Any]  # (key group, (sku|location, item)), or (None, rejection)
+OneRecord = Callable[[Any, str], list[GroupRouted]]  # the Python path for one decoded record
+
+_TIMESTAMP_FIELD = "occurred_at"
+_PRIMITIVE = frozenset({"string", "long", "int", "boolean", "float", "double", "bytes", "null"})
+_SKIPPABLE = frozenset({"boolean", "float", "double", "bytes"})
+
+
+class AvroRecords(NamedTuple):
+    """`count` records of one container block, after its first `skip`; `first` is the
+    index of the run's first record in the file `name` (origins are `name#index`)."""
+
+    schema: str  # the writer schema, as the file's header has it
+    data: bytes  # the block, decompressed
+    skip: int
+    count: int
+    name: str
+    first: int
+
+
+Shape = tuple[str, list[str] | None]
+FieldSpec = tuple[int, str, list[str] | None, list[Shape] | None]
+
+
+def _shape(avro_type: Any) -> Shape | None:
+    """(kind, enum symbols) of a plain type or an enum; None for anything else (a named
+    reference, a logical type the reference path reads as an object, records...)."""
+    if isinstance(avro_type, str):
+        return (avro_type, None) if avro_type in _PRIMITIVE else None
+    if isinstance(avro_type, dict):
+        kind = avro_type.get("type")
+        if kind == "enum":
+            return ("enum", [str(s) for s in avro_type["symbols"]])
+        if kind in _PRIMITIVE and "logicalType" not in avro_type:
+            return (kind, None)
+    return None
+
+
+def layout(schema: Any) -> tuple[list[FieldSpec], bool] | None:
+    """The writer's fields as the native decoder takes them, and whether `occurred_at`
+    is a timestamp-millis (read as a datetime, so it must fit one); None when the schema
+    has a shape it does not read (fastavro then decodes every record)."""
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return None
+    specs: list[FieldSpec] = []
+    datetime_range = False
+    for field in schema.get("fields", []):
+        name, avro_type = field.get("name"), field.get("type")
+        slot = PAYLOAD_FIELDS.index(name) if name in PAYLOAD_FIELDS else -1
+        if name == _TIMESTAMP_FIELD and isinstance(avro_type, dict) and avro_type.get("logicalType"):
+            if avro_type != {"type": "long", "logicalType": "timestamp-millis"}:
+                return None
+            avro_type, datetime_range = "long", True
+        if isinstance(avro_type, list):
+            branches = [_shape(b) for b in avro_type]
+            if any(b is None or b[0] in _SKIPPABLE for b in branches):
+                return None
+            specs.append((slot, "union", None, branches))  # type: ignore[arg-type]
+            continue
+        shape = _shape(avro_type)
+        if shape is None or shape[0] == "null" or (slot >= 0 and shape[0] in _SKIPPABLE):
+            return None
+        specs.append((slot, shape[0], shape[1], None))
+    return specs, datetime_range
+
+
+@cache
+def _groups() -> list[str]:
+    return [f"g{i:02d}" for i in range(KEY_GROUPS)]  # operators.routing.group_of's names
+
+
+class RecordsDecoder:
+    """`AvroRecords` -> routed items, natively where it can (see the module docs)."""
+
+    def __init__(self, item_master: ItemMaster, one_record: OneRecord) -> None:
+        self._item_master = item_master
+        self._one = one_record
+        self._by_schema: dict[str, tuple[RecordDecoder | None, Any]] = {}
+
+    def _for(self, schema: str) -> tuple[RecordDecoder | None, Any]:
+        found = self._by_schema.get(schema)
+        if found is None:
+            parsed = json.loads(schema)
+            spec = layout(parsed)
+            native = None
+            if spec is not None:
+                classes = (InventoryEvent, Posting, list(EventType), list(Status), list(Disposition))
+                factors = self._item_master.factors()
+                native = RecordDecoder(spec[0], factors, classes, _groups(), spec[1])
+            found = self._by_schema[schema] = (native, fastavro.parse_schema(parsed))
+        return found
+
+    def __call__(self, run: AvroRecords) -> list[GroupRouted]:
+        native, writer = self._for(run.schema)
+        if native is None:
+            return self._reference(writer, run, 0, run.skip, run.count, run.first)
+        try:
+            items, fallbacks, end, decoded, complete = native.decode(run.data, 0, run.skip, run.count)
+        except ValueError:  # the records before the run do not decode natively
+            return self._reference(writer, run, 0, run.skip, run.count, run.first)
+        for position, n, start, _ in reversed(fallbacks):
+            items[position:position] = self._reference(writer, run, start, 0, 1, run.first + n)
+        if not complete:
+            items.extend(self._reference(writer, run, end, 0, run.count - decoded, run.first + decoded))
+        return items
+
+    def _reference(
+        self, writer: Any, run: AvroRecords, start: int, skip: int, count: int, first: int
+    ) -> list[GroupRouted]:
+        """The Python path: fastavro reads `skip + count` records from byte `start` (as the
+        container reader would), and the last `count` go through `validate`. Bytes that
+        stop decoding are one `undecodable` rejection: the rest of the block cannot be cut
+        into records."""
+        data = run.data
+        buf = io.BytesIO(data)
+        buf.seek(start)
+        out: list[GroupRouted] = []
+        for n in range(skip + count):
+            at = buf.tell()
+            index = first + max(0, n - skip)
+            try:
+                record = fastavro.schemaless_reader(buf, writer, None)
+            except Exception as exc:  # fastavro raises many types on corrupt input
+                detail = f"Avro records {index}..{first + count - 1} do not decode: {type(exc).__name__}: {exc}"
+                out.append((None, Rejection(Reason.UNDECODABLE, detail, data[at:], origin=f"{run.name}#{index}")))
+                break
+            if n >= skip:
+                out.extend(self._one(record, f"{run.name}#{index}"))
+        return out
