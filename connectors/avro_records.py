@@ -1,4 +1,5 @@
-"""Runs of Avro container records, decoded and validated by the native core.
+"""Avro records decoded and validated by the native core: runs of container records,
+and Kafka messages of a shipped schema version.
 
 The file source emits `AvroRecords` (a run of one block's records) instead of one dict
 per record: fastavro's dicts alone took as long as a whole baseline flow. The native
@@ -17,9 +18,10 @@ from functools import cache
 from typing import Any, NamedTuple
 
 import fastavro
-from operators._native import RecordDecoder
 
+from connectors.wire import AvroWire
 from operators import ItemMaster, Reason, Rejection
+from operators._native import RecordDecoder
 from operators.events import PAYLOAD_FIELDS, Disposition, EventType, InventoryEvent, Status
 from operators.fold import Posting
 from operators.routing import KEY_GROUPS
@@ -102,19 +104,37 @@ class RecordsDecoder:
         self._item_master = item_master
         self._one = one_record
         self._by_schema: dict[str, tuple[RecordDecoder | None, Any]] = {}
+        self._by_writer: dict[int, tuple[Any, RecordDecoder | None]] = {}
+
+    def _native(self, schema: Any) -> RecordDecoder | None:
+        spec = layout(schema)
+        if spec is None:
+            return None
+        classes = (InventoryEvent, Posting, list(EventType), list(Status), list(Disposition))
+        return RecordDecoder(spec[0], self._item_master.factors(), classes, _groups(), spec[1])
 
     def _for(self, schema: str) -> tuple[RecordDecoder | None, Any]:
         found = self._by_schema.get(schema)
         if found is None:
             parsed = json.loads(schema)
-            spec = layout(parsed)
-            native = None
-            if spec is not None:
-                classes = (InventoryEvent, Posting, list(EventType), list(Status), list(Disposition))
-                factors = self._item_master.factors()
-                native = RecordDecoder(spec[0], factors, classes, _groups(), spec[1])
-            found = self._by_schema[schema] = (native, fastavro.parse_schema(parsed))
+            found = self._by_schema[schema] = (self._native(parsed), fastavro.parse_schema(parsed))
         return found
+
+    def message(self, payload: bytes, origin: str, wire: AvroWire) -> list[GroupRouted]:
+        """One Kafka message: natively when its writer is a shipped schema version and the
+        record is accepted whole (no trailing bytes), else the Python way."""
+        found = wire.shipped_writer(payload)
+        if found is not None:
+            writer, start = found
+            cached = self._by_writer.get(id(writer))
+            if cached is None or cached[0] is not writer:
+                cached = self._by_writer[id(writer)] = (writer, self._native(writer))
+            native = cached[1]
+            if native is not None:
+                items, fallbacks, end, _, complete = native.decode(payload, start, 0, 1)
+                if complete and not fallbacks and end == len(payload):
+                    return items
+        return self._one(payload, origin)
 
     def __call__(self, run: AvroRecords) -> list[GroupRouted]:
         native, writer = self._for(run.schema)

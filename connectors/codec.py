@@ -56,9 +56,13 @@ class Decoder:
 
     def __call__(self, batch: list[RawRecord]) -> list[GroupRouted]:
         out: list[GroupRouted] = []
+        runs, wire = self._runs, self.wire
         for payload, origin in batch:
-            if type(payload) is AvroRecords:
-                out.extend(self._runs(payload))
+            kind = type(payload)
+            if kind is AvroRecords:
+                out.extend(runs(payload))
+            elif kind is bytes and wire is not None:
+                out.extend(runs.message(payload, origin, wire))
             else:
                 out.extend(self.one(payload, origin))
         return out

@@ -83,6 +83,20 @@ class AvroWire:
             return self._read(data, 5, self._writer_for_id(int.from_bytes(data[1:5], "big")))
         raise WireError("neither Confluent (0x00 + schema id) nor single-object (0xC3 0x01) Avro framing")
 
+    def shipped_writer(self, data: bytes) -> tuple[Any, int] | None:
+        """The writer schema of a message (parsed, timestamps as longs) and where its body
+        starts, when it is one of the versions in `schemas/` (their enums are the reader's,
+        so reading without resolution gives what resolution would); else None."""
+        if data[:2] == SINGLE_OBJECT_MAGIC and len(data) >= 10:
+            writer, start = self._by_fingerprint.get(data[2:10]), 10
+        elif data[:1] == CONFLUENT_MAGIC and len(data) >= 5:
+            writer, start = self._by_id.get(int.from_bytes(data[1:5], "big")), 5
+        else:
+            return None
+        if writer is None or not any(writer is w for w in self._by_fingerprint.values()):
+            return None
+        return writer, start
+
     def _read(self, data: bytes, start: int, writer: Any) -> dict[str, Any]:
         buf = io.BytesIO(data)
         buf.seek(start)

@@ -23,6 +23,7 @@ import schemas
 from connectors.avro_records import AvroRecords, layout
 from connectors.codec import Decoder, RawRecord, records_in
 from connectors.files import EventFileSource
+from connectors.wire import AvroWire
 from operators import ItemMaster, Reason, Rejection
 
 ITEM_MASTER = ItemMaster({("SKU-1", "CS"): 12, ("SKU-2", "PK"): 1_000_000})
@@ -196,3 +197,25 @@ def test_bytes_that_stop_decoding_are_one_undecodable_rejection(tmp_path: Path) 
     rejection = got[1][1]
     assert isinstance(rejection, Rejection) and rejection.reason is Reason.UNDECODABLE
     assert rejection.origin == "f.avro#11" and rejection.payload == good[:7]
+
+
+WIRE = AvroWire("inventory_event")
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data(), writer=st.sampled_from(range(len(WRITERS) - 1)), trailing=st.booleans())
+def test_native_messages_equal_the_python_path(data: st.DataObject, writer: int, trailing: bool) -> None:
+    """Kafka messages of the shipped versions (single-object framing), one of them maybe
+    with a trailing byte or cut short: the same items as `Decoder.one` gives each."""
+    schema = WRITERS[writer]
+    rows = data.draw(st.lists(records(schema), min_size=1, max_size=20))
+    messages = [WIRE.encode_single_object(row, schema) for row in rows]
+    if trailing:
+        i = data.draw(st.integers(0, len(messages) - 1))
+        messages[i] = messages[i] + b"\x00" if data.draw(st.booleans()) else messages[i][:-1]
+    batch: list[RawRecord] = [(m, f"t/0@{i}") for i, m in enumerate(messages)]
+    decoder = Decoder(ITEM_MASTER, WIRE)
+    expected = [item for m, origin in batch for item in decoder.one(m, origin)]
+    got = decoder(batch)
+    assert repr(got) == repr(expected)
+    assert got == expected

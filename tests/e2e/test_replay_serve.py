@@ -124,7 +124,7 @@ def test_ctrl_c_pauses_a_replay_and_a_rerun_resumes_exactly(tmp_path: Path) -> N
 
     events, item_master = tmp_path / "events.avro", tmp_path / "im.csv"
     skuflow(
-        "simulate", "--events", "60000", "--skus", "500", "--out", str(events), "--item-master-out", str(item_master)
+        "simulate", "--events", "120000", "--skus", "500", "--out", str(events), "--item-master-out", str(item_master)
     )
     reference = tmp_path / "reference"
     skuflow("replay", str(events), "--state-dir", str(reference), "--item-master", str(item_master))
@@ -132,7 +132,10 @@ def test_ctrl_c_pauses_a_replay_and_a_rerun_resumes_exactly(tmp_path: Path) -> N
     state = tmp_path / "state"
     args = ["replay", str(events), "--state-dir", str(state), "--item-master", str(item_master)]
     proc = subprocess.Popen([sys.executable, "-m", "dataflows.cli", *args], stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)
+    changes = state / "changes.jsonl"
+    deadline = time.monotonic() + 60
+    while not (changes.exists() and changes.stat().st_size) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # interrupt as soon as it is folding: a sleep would race a fast replay
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 0, err
