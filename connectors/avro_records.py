@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
-from functools import cache
 from typing import Any, NamedTuple
 
 import fastavro
@@ -24,9 +23,8 @@ from operators import ItemMaster, Reason, Rejection
 from operators._native import RecordDecoder
 from operators.events import PAYLOAD_FIELDS, Disposition, EventType, InventoryEvent, Status
 from operators.fold import Posting
-from operators.routing import KEY_GROUPS
+from operators.routing import GROUPS, GroupRouted
 
-GroupRouted = tuple[str | None, Any]  # (key group, (sku|location, item)), or (None, rejection)
 OneRecord = Callable[[Any, str], list[GroupRouted]]  # the Python path for one decoded record
 
 _TIMESTAMP_FIELD = "occurred_at"
@@ -92,11 +90,6 @@ def layout(schema: Any) -> tuple[list[FieldSpec], bool] | None:
     return specs, datetime_range
 
 
-@cache
-def _groups() -> list[str]:
-    return [f"g{i:02d}" for i in range(KEY_GROUPS)]  # operators.routing.group_of's names
-
-
 class RecordsDecoder:
     """`AvroRecords` -> routed items, natively where it can (see the module docs)."""
 
@@ -111,7 +104,7 @@ class RecordsDecoder:
         if spec is None:
             return None
         classes = (InventoryEvent, Posting, list(EventType), list(Status), list(Disposition))
-        return RecordDecoder(spec[0], self._item_master.factors(), classes, _groups(), spec[1])
+        return RecordDecoder(spec[0], self._item_master.factors(), classes, list(GROUPS), spec[1])
 
     def _for(self, schema: str) -> tuple[RecordDecoder | None, Any]:
         found = self._by_schema.get(schema)
@@ -131,8 +124,8 @@ class RecordsDecoder:
                 cached = self._by_writer[id(writer)] = (writer, self._native(writer))
             native = cached[1]
             if native is not None:
-                items, fallbacks, end, _, complete = native.decode(payload, start, 0, 1)
-                if complete and not fallbacks and end == len(payload):
+                items, fallbacks, end, decoded = native.decode(payload, start, 0, 1)
+                if decoded == 1 and not fallbacks and end == len(payload):
                     return items
         return self._one(payload, origin)
 
@@ -141,12 +134,12 @@ class RecordsDecoder:
         if native is None:
             return self._reference(writer, run, 0, run.skip, run.count, run.first)
         try:
-            items, fallbacks, end, decoded, complete = native.decode(run.data, 0, run.skip, run.count)
+            items, fallbacks, end, decoded = native.decode(run.data, 0, run.skip, run.count)
         except ValueError:  # the records before the run do not decode natively
             return self._reference(writer, run, 0, run.skip, run.count, run.first)
-        for position, n, start, _ in reversed(fallbacks):
+        for position, n, start in reversed(fallbacks):
             items[position:position] = self._reference(writer, run, start, 0, 1, run.first + n)
-        if not complete:
+        if decoded < run.count:
             items.extend(self._reference(writer, run, end, 0, run.count - decoded, run.first + decoded))
         return items
 

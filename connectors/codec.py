@@ -10,10 +10,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.avro_records import AvroRecords, GroupRouted, RecordsDecoder
+from connectors.avro_records import AvroRecords, RecordsDecoder
 from connectors.wire import AvroWire, WireError
 from operators import ItemMaster, Reason, Rejection, validate
-from operators.routing import group_of, route
+from operators.routing import GroupRouted, group_of, route
 
 RawRecord = tuple[Any, str]
 """(payload, origin): a payload is JSON text/bytes, a decoded record, Avro message bytes

@@ -20,7 +20,6 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from connectors.avro_records import GroupRouted
 from connectors.codec import Decoder, RawRecord, records_in
 from connectors.ledger_store import LedgerStore
 from connectors.policy_file import Control, ControlSource
@@ -31,7 +30,7 @@ from dataflows.logic import FoldOut, GroupLogic
 from operators import AvailabilitySnapshot, FoldSettings, ItemMaster, Posting, Rejection
 from operators.policy import Policy
 from operators.publication import ChannelPublication
-from operators.routing import key_of
+from operators.routing import GroupRouted, key_of
 
 EXCEPTIONS_KEY = "exceptions"
 
@@ -48,7 +47,7 @@ class Outputs:
     store: Sink[tuple[str, Any]] | None = None
 
 
-def _decode_and_group(decoder: Decoder) -> Callable[[list[RawRecord]], list[GroupRouted]]:
+def _counting(decoder: Decoder) -> Callable[[list[RawRecord]], list[GroupRouted]]:
     def decode(batch: list[RawRecord]) -> list[GroupRouted]:
         metrics.EVENTS_IN.inc(records_in(batch))
         return decoder(batch)
@@ -101,7 +100,7 @@ def build_flow(
     keeps the fold's state."""
     flow = Dataflow(flow_id)
     raw = op.input("events_in", flow, source)
-    routed = op.flat_map_batch("decode_validate_route", raw, _decode_and_group(Decoder(item_master, wire)))
+    routed = op.flat_map_batch("decode_validate_route", raw, _counting(Decoder(item_master, wire)))
     by_key = op.branch("has_key", routed, lambda item: item[0] is not None)
     folded = op.stateful_batch(
         "fold",

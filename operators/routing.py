@@ -9,11 +9,14 @@ from operators.fold import Posting, postings
 from operators.rejects import Rejection
 
 Routed = tuple[str | None, Posting | Rejection]
+GroupRouted = tuple[str | None, tuple[str, Posting | Rejection] | Rejection]
+"""(key group, (sku|location, item)), or (None, rejection) for an item without a key."""
 
 KEY_GROUPS = 64
 """How many groups the keys are hashed into: the unit the fold's state is stored and
 moved between workers by, so also the most workers the fold can use. Fixed for the life
 of a state dir (a key's group must not change under its stored state)."""
+GROUPS: tuple[str, ...] = tuple(f"g{i:02d}" for i in range(KEY_GROUPS))
 
 
 def key_of(sku: str, location: str) -> str:
@@ -23,7 +26,7 @@ def key_of(sku: str, location: str) -> str:
 
 def group_of(key: str) -> str:
     """The key group of a stream key (stable across processes and runs, unlike `hash`)."""
-    return f"g{zlib.crc32(key.encode()) % KEY_GROUPS:02d}"
+    return GROUPS[zlib.crc32(key.encode()) % KEY_GROUPS]
 
 
 def route(item: InventoryEvent | Rejection) -> list[Routed]:

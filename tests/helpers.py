@@ -121,3 +121,15 @@ def kafka_broker(data_dir: Path) -> Iterator[tuple[str, str | None]]:
         yield f"127.0.0.1:{port}", (started.stderr or "failed") if started.returncode != 0 else None
     finally:
         subprocess.run([str(KAFKA_SH), "down"], env=env, capture_output=True, timeout=120)
+
+
+def drain(part: Any, batches: int | None = None) -> list[Any]:
+    """The items of a source partition's next `batches` batches (None: until it ends)."""
+    out: list[Any] = []
+    while batches is None or batches > 0:
+        try:
+            out.extend(part.next_batch())
+        except StopIteration:
+            break
+        batches = None if batches is None else batches - 1
+    return out

@@ -25,6 +25,7 @@ from connectors.codec import Decoder, RawRecord, records_in
 from connectors.files import EventFileSource
 from connectors.wire import AvroWire
 from operators import ItemMaster, Reason, Rejection
+from tests.helpers import drain
 
 ITEM_MASTER = ItemMaster({("SKU-1", "CS"): 12, ("SKU-2", "PK"): 1_000_000})
 EVENT_TYPES = list(schemas.load("inventory_event")["fields"][1]["type"]["symbols"])
@@ -129,18 +130,8 @@ def _runs(path: Path, batch: int, resume_after: int) -> list[RawRecord]:
     """Every run the file source emits, resuming from a snapshot after `resume_after` batches."""
     source = EventFileSource(path, batch_size=batch)
     part = source.build_part("in", "events", None)
-    out: list[RawRecord] = []
-    for _ in range(resume_after):
-        try:
-            out.extend(part.next_batch())
-        except StopIteration:
-            break
-    part = source.build_part("in", "events", part.snapshot())
-    while True:
-        try:
-            out.extend(part.next_batch())
-        except StopIteration:
-            return out
+    first = drain(part, resume_after)
+    return first + drain(source.build_part("in", "events", part.snapshot()))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

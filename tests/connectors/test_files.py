@@ -15,7 +15,7 @@ from connectors.avro import parsed, rejected_record, write_events
 from connectors.avro_records import AvroRecords
 from connectors.files import EventFileSource, RecordFileSink
 from operators import Reason, Rejection
-from tests.helpers import GOLDEN, read_jsonl
+from tests.helpers import GOLDEN, drain, read_jsonl
 
 
 def records(batch: list[Any]) -> list[tuple[Any, str]]:
@@ -27,15 +27,6 @@ def records(batch: list[Any]) -> list[tuple[Any, str]]:
         else:
             out.append((payload, origin))
     return out
-
-
-def drain(part: object) -> list[tuple[Any, str]]:
-    out: list[tuple[Any, str]] = []
-    while True:
-        try:
-            out.extend(records(part.next_batch()))  # type: ignore[attr-defined]
-        except StopIteration:
-            return out
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "avro"])
@@ -50,14 +41,14 @@ def test_source_resumes_after_the_last_record(tmp_path: Path, fmt: str) -> None:
     part = source.build_part("in", "events", None)
     first = records(part.next_batch() + part.next_batch())
     state = part.snapshot()
-    rest = drain(source.build_part("in", "events", state))
+    rest = records(drain(source.build_part("in", "events", state)))
     assert len(first) == 200 and len(rest) == len(rows) - 200
     origins = [origin for _, origin in first + rest]
-    assert origins == [origin for _, origin in drain(source.build_part("in", "events", None))]
+    assert origins == [origin for _, origin in records(drain(source.build_part("in", "events", None)))]
     # Another file under the same recovery state starts from its beginning.
     other = tmp_path / "other.jsonl"
     other.write_text(json.dumps(rows[0]) + "\n")
-    assert len(drain(EventFileSource(other).build_part("in", "events", state))) == 1
+    assert len(records(drain(EventFileSource(other).build_part("in", "events", state)))) == 1
 
 
 def test_json_lines_sink_cuts_back_to_the_snapshot(tmp_path: Path) -> None:

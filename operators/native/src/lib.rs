@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use avro::{read_record, Branch, Field, Kind, Val, SLOTS};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyList, PyString, PyTuple};
 use rules::{validate, Event, COUNTERPART, DISPOSITIONS, EVENT_TYPES, STATUSES, TRANSFER_SHIPPED};
 
 /// A writer field's shape: (kind, enum symbols); a union's branches are shapes too.
@@ -79,7 +79,6 @@ struct RecordDecoder {
     statuses: Vec<PyObject>,
     dispositions: Vec<PyObject>,
     groups: Vec<Py<PyString>>,
-    counterpart_flags: [PyObject; 2],
 }
 
 impl RecordDecoder {
@@ -140,10 +139,10 @@ impl RecordDecoder {
         let key = format!("{sku}|{location}");
         let group =
             self.groups[crc32fast::hash(key.as_bytes()) as usize % self.groups.len()].bind(py);
-        let flag = self.counterpart_flags[usize::from(counterpart)].bind(py);
+        let flag = PyBool::new(py, counterpart);
         let posting = self.tuple_new.bind(py).call1((
             self.posting_cls.bind(py),
-            PyTuple::new(py, [event.clone(), flag.clone()])?,
+            PyTuple::new(py, [event.clone(), flag.to_owned().into_any()])?,
         ))?;
         let inner = PyTuple::new(py, [PyString::new(py, &key).into_any(), posting])?;
         PyTuple::new(py, [group.clone().into_any(), inner.into_any()])
@@ -211,19 +210,15 @@ impl RecordDecoder {
             statuses,
             dispositions,
             groups,
-            counterpart_flags: [
-                false.into_pyobject(py)?.to_owned().into_any().unbind(),
-                true.into_pyobject(py)?.to_owned().into_any().unbind(),
-            ],
         })
     }
 
     /// Decode `count` records from `data[start:]`, after skipping `skip` records there.
     ///
-    /// Returns `(items, fallbacks, end, decoded, complete)`: the routed postings in input
-    /// order; for each record left to the reference, `(position in items, record number,
-    /// byte start, byte end)`; the offset and the number of records decoded; and False
-    /// when record number `decoded` did not decode (the reference reads on from `end`).
+    /// Returns `(items, fallbacks, end, decoded)`: the routed postings in input order; for
+    /// each record left to the reference, `(position in items, record number, byte start)`;
+    /// where decoding stopped, and how many records it read. Fewer than `count` when record
+    /// number `decoded` did not decode (the reference reads on from `end`).
     #[allow(clippy::type_complexity)]
     fn decode<'py>(
         &self,
@@ -232,13 +227,7 @@ impl RecordDecoder {
         start: usize,
         skip: usize,
         count: usize,
-    ) -> PyResult<(
-        Bound<'py, PyList>,
-        Vec<(usize, usize, usize, usize)>,
-        usize,
-        usize,
-        bool,
-    )> {
+    ) -> PyResult<(Bound<'py, PyList>, Vec<(usize, usize, usize)>, usize, usize)> {
         let items = PyList::empty(py);
         let mut fallbacks = Vec::new();
         let mut pos = start;
@@ -251,10 +240,10 @@ impl RecordDecoder {
         for n in 0..count {
             let at = pos;
             if read_record(&self.fields, data, &mut pos, &mut vals).is_err() {
-                return Ok((items, fallbacks, at, n, false));
+                return Ok((items, fallbacks, at, n));
             }
             match validate(&vals, |s, u| self.factor(s, u), self.datetime_range) {
-                None => fallbacks.push((items.len(), n, at, pos)),
+                None => fallbacks.push((items.len(), n, at)),
                 Some(e) => {
                     let event = self.event_object(py, &e)?;
                     items.append(self.routed(py, &event, e.sku, e.location, false)?)?;
@@ -265,7 +254,7 @@ impl RecordDecoder {
                 }
             }
         }
-        Ok((items, fallbacks, pos, count, true))
+        Ok((items, fallbacks, pos, count))
     }
 }
 
