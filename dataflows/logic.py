@@ -10,8 +10,9 @@ from bytewax.operators import StatefulBatchLogic
 from connectors.ledger_store import GroupStore, LedgerStoreError
 from dataflows import metrics
 from operators import AvailabilitySnapshot, FoldSettings, KeyLedger, Posting, Rejection
+from operators._native import Ledger
 from operators.events import EventType
-from operators.ledger import LedgerMark
+from operators.ledger import LedgerMark, NativeLedgers
 from operators.routing import group_of
 
 FoldOut = AvailabilitySnapshot | Rejection
@@ -36,7 +37,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
     ledgers themselves go to the group's `GroupStore` at each epoch end, only those the
     epoch changed (see `connectors.ledger_store` for why and how it stays consistent)."""
 
-    __slots__ = ("_dirty", "_open", "_resume", "_written", "gen", "keys", "live", "settings", "store")
+    __slots__ = ("_dirty", "_open", "_resume", "_written", "gen", "keys", "ledgers", "live", "store")
 
     def __init__(self, settings: FoldSettings, open_store: Callable[[str], GroupStore], resume: GroupState | None):
         if resume is not None and not isinstance(resume, tuple):
@@ -44,12 +45,12 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
                 "the recovery dir holds per-key fold state from before key groups (2026-11-22); "
                 "resuming from it would start every key empty: replay the input into a new state dir"
             )
-        self.settings = settings
+        self.ledgers = NativeLedgers(settings)
         self._open = open_store
         self._resume = resume
         self.store: GroupStore | None = None  # opened by the first batch: the builder is not told its key
         self.gen, self.keys = resume or (0, 0)
-        self.live: dict[str, KeyLedger] = {}
+        self.live: dict[str, Ledger] = {}
         self._dirty: dict[str, int] = {}  # items per key since the last epoch end
         # per live key: its mark when last written, and the bytes of its whole state and deltas since
         self._written: dict[str, tuple[LedgerMark, int, int]] = {}
@@ -60,21 +61,21 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
         store.restore(self._resume[0] if self._resume else None)
         return store
 
-    def _ledger(self, key: str, first: Posting | Rejection) -> KeyLedger:
+    def _ledger(self, key: str, first: Posting | Rejection) -> Ledger:
         store = self.store or self._attach(key)
         chain = store.get(key)
         if chain:
             state = pickle.loads(chain[0])
             for delta in chain[1:]:
                 state = KeyLedger.extend_state(state, pickle.loads(delta))
-            ledger = KeyLedger.from_state(state, self.settings)
+            ledger = self.ledgers.restore(state)
             self._written[key] = (ledger.mark(), len(chain[0]), sum(map(len, chain[1:])))
         else:
             if isinstance(first, Rejection):
                 sku, location = first.sku or "", first.location or ""
             else:
                 sku, location = first.key
-            ledger = KeyLedger(sku, location, self.settings)
+            ledger = self.ledgers.new(sku, location)
             self.keys += 1
             metrics.KEYS.inc()
         self.live[key] = ledger
@@ -93,11 +94,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
         for key, items in by_key.items():
             ledger = live.get(key) or self._ledger(key, items[0])
             dirty[key] = dirty.get(key, 0) + len(items)
-            outcome = ledger.on_batch(items)
-            for t in outcome.applied:
-                _applied[t].inc()
-            for t in outcome.late:
-                _late[t].inc()
+            outcome = self.ledgers.fold(ledger, items)
             for name in outcome.duplicates:
                 metrics.DUPLICATES.labels(name).inc()
             out += outcome.rejects
@@ -105,6 +102,13 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
                 out.append(outcome.snapshot)
                 metrics.SNAPSHOTS.inc()
                 metrics.observe_event_time(outcome.snapshot.as_of)
+        for t, applied, late, duplicates in self.ledgers.counts():
+            if applied:
+                _applied[t].inc(applied)
+            if late:
+                _late[t].inc(late)
+            if duplicates:
+                metrics.DUPLICATES.labels(t.value).inc(duplicates)
         return out, StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> GroupState:
@@ -121,7 +125,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
             self._dirty = {}
         return (self.gen, self.keys)
 
-    def _write(self, key: str, ledger: KeyLedger) -> tuple[bool, bytes]:
+    def _write(self, key: str, ledger: Ledger) -> tuple[bool, bytes]:
         """(whole?, bytes) to store: a delta while the deltas since the last whole state stay
         under DELTAS_PER_WHOLE times its size. Only a key read back (after a restart, or
         once cool) re-assembles them; a larger ratio means fewer whole writes per epoch."""

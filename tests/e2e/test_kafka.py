@@ -232,11 +232,11 @@ def test_sigkill_at_three_points_loses_nothing_and_counts_nothing_twice(kafka_bo
     import subprocess
     import time
 
-    n = 160_000  # enough that the third kill still lands mid-run
+    n = 260_000  # enough that the third kill still lands mid-run (the native fold reads ~50k events/s)
     events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, n, 800)
     args = run_command(kafka_bootstrap, t, tmp_path / "flow", item_master, "--epoch-interval", "1s")
     killed, committed = 0, 0
-    for delay in (0.0, 0.4, 0.8):  # each after the run committed an epoch of its own, while it consumes
+    for delay in (0.0, 0.3, 0.6):  # each after the run committed an epoch of its own, while it consumes
         proc = subprocess.Popen(args, stderr=subprocess.DEVNULL)
         committed = _await_commit(tmp_path / "flow" / "recovery", committed, proc)
         time.sleep(delay)

@@ -1,0 +1,263 @@
+//! The fold of `operators/fold.py`, in place: `apply` and `account_delta` of one move,
+//! and the packed history entry of `operators/history.py` (same bytes).
+//!
+//! A state's order maps are persistent HAMTs (`rpds`), as the Python fold's are: a
+//! checkpoint's copy of a state shares all of them, and a change copies one path. (Plain
+//! maps copied whole at each checkpoint of a key with thousands of open orders were most
+//! of the native fold's time.)
+
+use rpds::HashTrieMapSync;
+
+pub type Map<V> = HashTrieMapSync<String, V>;
+
+const RECEIPT: u8 = 0;
+const ADJUSTMENT: u8 = 1;
+const CYCLE_COUNT: u8 = 2;
+const RESERVATION_CREATED: u8 = 3;
+const RESERVATION_RELEASED: u8 = 4;
+const PICK_CONFIRMED: u8 = 5;
+const SHIPMENT_CONFIRMED: u8 = 6;
+const TRANSFER_SHIPPED: u8 = 7;
+const TRANSFER_RECEIVED: u8 = 8;
+const RETURN_RECEIVED: u8 = 9;
+const RETURN_DISPOSITIONED: u8 = 10;
+const HOLD_PLACED: u8 = 11;
+const HOLD_RELEASED: u8 = 12;
+
+// status codes: 0 none, then SELLABLE, QUARANTINE, DAMAGED; dispositions: 0 none, then
+// RESTOCK, REFURBISH, DAMAGED, SCRAP (the orders of operators/history.py)
+const QUARANTINE: u8 = 2;
+const DAMAGED: u8 = 3;
+const RESTOCK: u8 = 1;
+const REFURBISH: u8 = 2;
+const DISPOSED_DAMAGED: u8 = 3;
+const COUNTERPART: u8 = 0x80;
+
+pub type Accounts = Vec<(String, i64)>;
+
+/// (occurred_at, source_sequence, event_id): the order of postings within a key.
+pub type OrderKey = (i64, i64, String);
+
+/// What the fold reads of a posting (`operators.fold.Move`); empty ids are none.
+#[derive(Clone, Debug)]
+pub struct Move {
+    pub event_type: u8,
+    pub qty: i64,
+    pub order_id: Option<String>,
+    pub account_id: Option<String>,
+    pub status: u8,
+    pub disposition: u8,
+    pub counterpart: bool,
+}
+
+/// `operators.fold.Buckets`.
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+pub struct State {
+    pub sellable: i64,
+    pub reserved: i64,
+    pub picked: i64,
+    pub quarantine: i64,
+    pub damaged: i64,
+    pub in_transit: i64,
+    pub orders: Map<i64>,
+    pub order_accounts: Map<String>,
+}
+
+impl State {
+    pub fn is_empty(&self) -> bool {
+        *self == State::default()
+    }
+
+    fn open(&self, order: &str) -> i64 {
+        self.orders.get(order).copied().unwrap_or(0)
+    }
+
+    /// The order's open quantity becomes `remaining` (dropped at 0 or less).
+    fn set_open(&mut self, order: &str, remaining: i64) {
+        if remaining > 0 {
+            self.orders.insert_mut(order.to_owned(), remaining);
+        } else {
+            self.orders.remove_mut(order);
+        }
+    }
+
+    /// Consume up to `q` of the order: its account goes once it is closed.
+    fn consume(&mut self, order: &str, open: i64, q: i64) {
+        self.set_open(order, open - q);
+        self.reserved -= q;
+        if !self.orders.contains_key(order) {
+            self.order_accounts.remove_mut(order);
+        }
+    }
+}
+
+/// How a move changes an account's net reservations, given the state before it.
+pub fn account_delta(s: &State, m: &Move) -> Option<(String, i64)> {
+    if m.counterpart {
+        return None;
+    }
+    match m.event_type {
+        RESERVATION_CREATED => m.account_id.clone().map(|a| (a, m.qty)),
+        RESERVATION_RELEASED => {
+            let order = m.order_id.as_deref().unwrap_or("");
+            let account = s.order_accounts.get(order)?;
+            let released = m.qty.min(s.open(order));
+            (released > 0).then(|| (account.clone(), -released))
+        }
+        _ => None,
+    }
+}
+
+/// The state after one move (`operators.fold.apply`), in place.
+pub fn apply(s: &mut State, m: &Move) {
+    let q = m.qty;
+    if m.counterpart {
+        s.in_transit += q;
+        return;
+    }
+    let order = m.order_id.as_deref().unwrap_or("");
+    match m.event_type {
+        RECEIPT | ADJUSTMENT => match m.status {
+            QUARANTINE => s.quarantine += q,
+            DAMAGED => s.damaged += q,
+            _ => s.sellable += q,
+        },
+        CYCLE_COUNT => s.sellable = q,
+        RESERVATION_CREATED => {
+            let open = s.open(order) + q;
+            s.set_open(order, open);
+            if let Some(account) = &m.account_id {
+                if s.order_accounts.get(order) != Some(account) {
+                    s.order_accounts
+                        .insert_mut(order.to_owned(), account.clone());
+                }
+            }
+            s.reserved += q;
+        }
+        RESERVATION_RELEASED => {
+            let open = s.open(order);
+            let r = q.min(open);
+            if r > 0 {
+                s.consume(order, open, r);
+            }
+        }
+        PICK_CONFIRMED => {
+            let open = s.open(order);
+            let c = q.min(open);
+            if c > 0 {
+                s.consume(order, open, c);
+            }
+            s.sellable -= q;
+            s.picked += q;
+        }
+        SHIPMENT_CONFIRMED => s.picked -= q,
+        TRANSFER_SHIPPED => s.sellable -= q,
+        TRANSFER_RECEIVED => {
+            s.sellable += q;
+            s.in_transit -= q;
+        }
+        RETURN_RECEIVED => s.quarantine += q,
+        RETURN_DISPOSITIONED => {
+            s.quarantine -= q;
+            match m.disposition {
+                RESTOCK => s.sellable += q,
+                REFURBISH | DISPOSED_DAMAGED => s.damaged += q,
+                _ => {} // SCRAP leaves the building
+            }
+        }
+        HOLD_PLACED => {
+            s.sellable -= q;
+            s.quarantine += q;
+        }
+        HOLD_RELEASED => {
+            s.sellable += q;
+            s.quarantine -= q;
+        }
+        _ => {} // BALANCE_SNAPSHOT: reconciliation input only
+    }
+}
+
+const HEAD: usize = 38; // struct "<qqqBBIII"
+
+/// Append one packed entry (the bytes `operators.history.encode` makes).
+pub fn encode(out: &mut Vec<u8>, key: &OrderKey, m: &Move) {
+    let oid = m.order_id.as_deref().unwrap_or("").as_bytes();
+    let acc = m.account_id.as_deref().unwrap_or("").as_bytes();
+    out.extend_from_slice(&key.0.to_le_bytes());
+    out.extend_from_slice(&key.1.to_le_bytes());
+    out.extend_from_slice(&m.qty.to_le_bytes());
+    out.push(m.event_type | if m.counterpart { COUNTERPART } else { 0 });
+    out.push(m.status | (m.disposition << 4));
+    for part in [key.2.as_bytes(), oid, acc] {
+        out.extend_from_slice(&(part.len() as u32).to_le_bytes());
+    }
+    out.extend_from_slice(key.2.as_bytes());
+    out.extend_from_slice(oid);
+    out.extend_from_slice(acc);
+}
+
+fn i64_at(b: &[u8], at: usize) -> i64 {
+    i64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn u32_at(b: &[u8], at: usize) -> usize {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")) as usize
+}
+
+fn text(b: &[u8]) -> Result<Option<String>, String> {
+    if b.is_empty() {
+        return Ok(None);
+    }
+    String::from_utf8(b.to_vec())
+        .map(Some)
+        .map_err(|_| "an entry's id is not UTF-8".to_owned())
+}
+
+/// One decoded entry: its key, its move, and its byte offset.
+pub type Entry = (OrderKey, Move, usize);
+
+/// Every entry from `offset` (an entry boundary) to the end.
+pub fn decode(blob: &[u8], mut offset: usize) -> Result<Vec<Entry>, String> {
+    let mut out = Vec::new();
+    while offset < blob.len() {
+        if offset + HEAD > blob.len() {
+            return Err("a history entry is cut short".to_owned());
+        }
+        let at = offset;
+        let (op, sub) = (blob[at + 24], blob[at + 25]);
+        let lens = [
+            u32_at(blob, at + 26),
+            u32_at(blob, at + 30),
+            u32_at(blob, at + 34),
+        ];
+        offset += HEAD;
+        let mut parts = [None, None, None];
+        for (part, n) in parts.iter_mut().zip(lens) {
+            if offset + n > blob.len() {
+                return Err("a history entry is cut short".to_owned());
+            }
+            *part = text(&blob[offset..offset + n])?;
+            offset += n;
+        }
+        let [eid, oid, acc] = parts;
+        let key = (
+            i64_at(blob, at),
+            i64_at(blob, at + 8),
+            eid.unwrap_or_default(),
+        );
+        let m = Move {
+            event_type: op & !COUNTERPART,
+            qty: i64_at(blob, at + 16),
+            order_id: oid,
+            account_id: acc,
+            status: sub & 0x0F,
+            disposition: sub >> 4,
+            counterpart: op & COUNTERPART != 0,
+        };
+        if m.event_type > 13 || m.status > 3 || m.disposition > 4 {
+            return Err("a history entry has an unknown code".to_owned());
+        }
+        out.push((key, m, at));
+    }
+    Ok(out)
+}

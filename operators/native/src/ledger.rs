@@ -1,0 +1,444 @@
+//! The per-key ledger of `operators/ledger.py` (`KeyLedger`, `History`, `SeenIds`):
+//! deduplicated, ordered, late-tolerant folding of one (sku, location), with the same
+//! decisions, the same snapshot form (byte for byte) and the same deltas. The Python
+//! classes are the reference; `tests/operators/test_native_ledger.py` holds this to them.
+
+use std::collections::HashMap;
+
+use crate::fold::{account_delta, apply, decode, encode, Accounts, Move, OrderKey, State};
+
+pub const CHECKPOINT_EVERY: usize = 32;
+const SPLICES_KEPT: usize = 16;
+const INDEX_FROM: usize = 48;
+const HOUR_MS: i64 = 3_600_000;
+
+/// Ids of events already seen: (id hash, payload digest, event time), in arrival order.
+#[derive(Default)]
+pub struct SeenIds {
+    triples: Vec<[i64; 3]>,
+    index: Option<HashMap<i64, usize>>,
+    forgets: i64,
+}
+
+impl SeenIds {
+    pub fn len(&self) -> usize {
+        self.triples.len()
+    }
+
+    pub fn digest_of(&mut self, id_hash: i64) -> Option<i64> {
+        if self.index.is_none() {
+            if self.triples.len() < INDEX_FROM {
+                return self.triples.iter().find(|t| t[0] == id_hash).map(|t| t[1]);
+            }
+            self.index = Some(
+                self.triples
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t[0], i))
+                    .collect(),
+            );
+        }
+        let i = *self.index.as_ref()?.get(&id_hash)?;
+        Some(self.triples[i][1])
+    }
+
+    pub fn add(&mut self, id_hash: i64, digest: i64, occurred_at: i64) {
+        if let Some(index) = &mut self.index {
+            index.insert(id_hash, self.triples.len());
+        }
+        self.triples.push([id_hash, digest, occurred_at]);
+    }
+
+    fn forget_before(&mut self, cutoff: i64) {
+        let before = self.triples.len();
+        self.triples.retain(|t| t[2] >= cutoff);
+        if self.triples.len() != before {
+            self.index = None;
+            self.forgets += 1;
+        }
+    }
+
+    /// The marked form of `operators.dedup.SeenIds.mark`: (int64s stored, forgets).
+    pub fn mark(&self) -> (i64, i64) {
+        (3 * self.triples.len() as i64, self.forgets)
+    }
+
+    pub fn since(&self, (length, forgets): (i64, i64)) -> Option<Vec<u8>> {
+        (forgets == self.forgets).then(|| Self::bytes(&self.triples[(length / 3) as usize..]))
+    }
+
+    pub fn bytes(triples: &[[i64; 3]]) -> Vec<u8> {
+        triples
+            .iter()
+            .flatten()
+            .flat_map(|v| v.to_le_bytes())
+            .collect()
+    }
+
+    pub fn state(&self) -> Vec<u8> {
+        Self::bytes(&self.triples)
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<Self, String> {
+        if !b.len().is_multiple_of(24) {
+            return Err("the seen ids are not whole triples".to_owned());
+        }
+        let v: Vec<i64> = b
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        Ok(Self {
+            triples: v.chunks_exact(3).map(|t| [t[0], t[1], t[2]]).collect(),
+            index: None,
+            forgets: 0,
+        })
+    }
+}
+
+/// (byte offset, state before the entry, accounts before it).
+type Checkpoint = (usize, State, Accounts);
+
+/// Retained postings in order, packed as `operators.history.History` packs them.
+#[derive(Default)]
+pub struct History {
+    pub blob: Vec<u8>,
+    times: Vec<i64>,
+    checkpoints: Vec<Checkpoint>,
+    pub last_key: Option<OrderKey>,
+    dropped: i64,
+    spliced: i64,
+    splices: Vec<(i64, i64)>,
+}
+
+/// What must be re-folded: from entry `start`, from (state, accounts), these moves.
+pub struct Refold {
+    start: usize,
+    state: State,
+    accounts: Accounts,
+    moves: Vec<(Move, usize)>,
+}
+
+impl History {
+    fn new(base: State, accounts: Accounts) -> Self {
+        Self {
+            checkpoints: vec![(0, base, accounts)],
+            ..Self::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    fn append(&mut self, key: OrderKey, m: &Move, before: &State, accounts: &Accounts) {
+        let n = self.times.len();
+        if n.is_multiple_of(CHECKPOINT_EVERY) && n / CHECKPOINT_EVERY == self.checkpoints.len() {
+            self.checkpoints
+                .push((self.blob.len(), before.clone(), accounts.clone()));
+        }
+        encode(&mut self.blob, &key, m);
+        self.times.push(key.0);
+        self.last_key = Some(key);
+    }
+
+    fn insert(&mut self, key: OrderKey, m: Move) -> Result<Refold, String> {
+        let block = self.times.partition_point(|&t| t < key.0) / CHECKPOINT_EVERY;
+        let (offset, state, accounts) = self.checkpoints[block].clone();
+        let entries = decode(&self.blob, offset)?;
+        let i = entries.partition_point(|(k, _, _)| *k <= key);
+        let at = entries.get(i).map_or(self.blob.len(), |e| e.2);
+        let mut data = Vec::new();
+        encode(&mut data, &key, &m);
+        self.blob.splice(at..at, data.iter().copied());
+        self.spliced += 1;
+        self.splices.push((self.spliced, at as i64 + self.dropped));
+        if self.splices.len() > SPLICES_KEPT {
+            self.splices.remove(0);
+        }
+        let start = block * CHECKPOINT_EVERY;
+        self.times.insert(start + i, key.0);
+        let mut moves: Vec<(Move, usize)> = Vec::with_capacity(entries.len() + 1);
+        for (j, (_, mv, o)) in entries.into_iter().enumerate() {
+            if j == i {
+                moves.push((m.clone(), at));
+            }
+            moves.push((mv, if j >= i { o + data.len() } else { o }));
+        }
+        if moves.len() == i {
+            moves.push((m, at));
+        }
+        Ok(Refold {
+            start,
+            state,
+            accounts,
+            moves,
+        })
+    }
+
+    /// Everything from the base: what a restored key re-folds (and its times rebuilt).
+    fn everything(&mut self) -> Result<Refold, String> {
+        let (_, state, accounts) = self.checkpoints[0].clone();
+        let entries = decode(&self.blob, 0)?;
+        self.times = entries.iter().map(|(k, _, _)| k.0).collect();
+        self.last_key = entries.last().map(|(k, _, _)| k.clone());
+        Ok(Refold {
+            start: 0,
+            state,
+            accounts,
+            moves: entries.into_iter().map(|(_, m, o)| (m, o)).collect(),
+        })
+    }
+
+    fn compact(&mut self, cutoff: i64) {
+        let blocks = self.times.partition_point(|&t| t < cutoff) / CHECKPOINT_EVERY;
+        if blocks == 0 {
+            return;
+        }
+        let start = self.checkpoints[blocks].0;
+        self.blob.drain(..start);
+        self.dropped += start as i64;
+        self.times.drain(..blocks * CHECKPOINT_EVERY);
+        self.checkpoints.drain(..blocks);
+        for c in &mut self.checkpoints {
+            c.0 -= start;
+        }
+    }
+
+    pub fn mark(&self) -> (i64, i64, i64) {
+        (self.dropped, self.blob.len() as i64, self.spliced)
+    }
+
+    /// (bytes dropped from the front since the mark, bytes kept after them, the rest).
+    pub fn since(
+        &self,
+        (dropped, length, spliced): (i64, i64, i64),
+    ) -> Option<(i64, i64, Vec<u8>)> {
+        let mut changed = dropped + length;
+        if spliced != self.spliced {
+            let recent: Vec<i64> = self
+                .splices
+                .iter()
+                .filter(|(n, _)| *n > spliced)
+                .map(|(_, o)| *o)
+                .collect();
+            if (recent.len() as i64) < self.spliced - spliced {
+                return None;
+            }
+            changed = recent.into_iter().fold(changed, i64::min);
+        }
+        let keep = changed - self.dropped;
+        if keep < 0 {
+            return None;
+        }
+        Some((
+            self.dropped - dropped,
+            keep,
+            self.blob[keep as usize..].to_vec(),
+        ))
+    }
+
+    pub fn base(&self) -> (&State, &Accounts) {
+        let (_, s, a) = &self.checkpoints[0];
+        (s, a)
+    }
+}
+
+/// Why a posting or keyed rejection did not simply fold (the shell makes the rejection).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Note {
+    NewRejection = 0,
+    DuplicateRejection = 1,
+    ConflictingRejection = 2,
+    Conflicting = 3,
+    BeyondRetention = 4,
+    LateBeyondHorizon = 5,
+}
+
+/// A posting as the ledger reads it.
+pub struct Posting {
+    pub key: OrderKey,
+    pub m: Move,
+    pub id_hash: i64,
+    pub digest: i64,
+}
+
+/// What one posting did: applied (late or not), a duplicate, or noted only.
+#[derive(PartialEq, Eq)]
+pub enum Outcome {
+    Applied { late: bool },
+    Duplicate,
+    NotApplied,
+}
+
+pub struct Ledger {
+    pub version: i64,
+    pub as_of: Option<i64>,
+    pub head: State,
+    pub accounts: Accounts,
+    pub seen: SeenIds,
+    pub seen_pruned_at: i64,
+    pub history: History,
+    pub horizon_ms: i64,
+    pub retention_ms: i64,
+}
+
+fn add_account(accounts: &mut Accounts, delta: Option<(String, i64)>) {
+    if let Some((account, q)) = delta {
+        match accounts.iter_mut().find(|(a, _)| *a == account) {
+            Some(entry) => entry.1 += q,
+            None => accounts.push((account, q)),
+        }
+    }
+}
+
+impl Ledger {
+    pub fn new(horizon_ms: i64, retention_ms: i64) -> Self {
+        Self {
+            version: 0,
+            as_of: None,
+            head: State::default(),
+            accounts: Vec::new(),
+            seen: SeenIds::default(),
+            seen_pruned_at: 0,
+            history: History::new(State::default(), Vec::new()),
+            horizon_ms,
+            retention_ms,
+        }
+    }
+
+    /// Rebuilt from the snapshot form: the head, accounts and checkpoints re-folded.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore(
+        version: i64,
+        as_of: Option<i64>,
+        seen_pruned_at: i64,
+        seen: SeenIds,
+        blob: Vec<u8>,
+        base: State,
+        accounts: Accounts,
+        horizon_ms: i64,
+        retention_ms: i64,
+    ) -> Result<Self, String> {
+        let mut history = History::new(base, accounts);
+        history.blob = blob;
+        let mut ledger = Self {
+            version,
+            as_of,
+            head: State::default(),
+            accounts: Vec::new(),
+            seen,
+            seen_pruned_at,
+            history,
+            horizon_ms,
+            retention_ms,
+        };
+        let refold = ledger.history.everything()?;
+        ledger.refold(refold);
+        Ok(ledger)
+    }
+
+    /// The first digest seen with a keyed rejection's id decides it (see `_on_rejection`).
+    pub fn on_rejection(&mut self, id_hash: i64, digest: i64, occurred_at: Option<i64>) -> Note {
+        match self.seen.digest_of(id_hash) {
+            None => {
+                let at = occurred_at.or(self.as_of).unwrap_or(0);
+                self.seen.add(id_hash, digest, at);
+                Note::NewRejection
+            }
+            Some(d) if d == digest => Note::DuplicateRejection,
+            Some(_) => Note::ConflictingRejection,
+        }
+    }
+
+    /// One posting (see `KeyLedger._on_posting`); `note` gets its rejection, if any.
+    pub fn on_posting(&mut self, p: Posting, note: &mut Option<Note>) -> Result<Outcome, String> {
+        if let Some(first) = self.seen.digest_of(p.id_hash) {
+            if first == p.digest {
+                return Ok(Outcome::Duplicate);
+            }
+            *note = Some(Note::Conflicting);
+            return Ok(Outcome::NotApplied);
+        }
+        let t = p.key.0;
+        if let Some(as_of) = self.as_of {
+            if t < as_of - self.retention_ms {
+                *note = Some(Note::BeyondRetention);
+                return Ok(Outcome::NotApplied);
+            }
+        }
+        self.seen.add(p.id_hash, p.digest, t);
+        if let Some(as_of) = self.as_of {
+            if t < as_of - self.horizon_ms {
+                *note = Some(Note::LateBeyondHorizon);
+            }
+        }
+        let late = self.insert(p.key, p.m)?;
+        Ok(Outcome::Applied { late })
+    }
+
+    fn insert(&mut self, key: OrderKey, m: Move) -> Result<bool, String> {
+        self.version += 1;
+        if self.as_of.is_none_or(|a| key.0 > a) {
+            self.as_of = Some(key.0);
+        }
+        if self
+            .history
+            .last_key
+            .as_ref()
+            .is_none_or(|last| key > *last)
+        {
+            self.history.append(key, &m, &self.head, &self.accounts);
+            add_account(&mut self.accounts, account_delta(&self.head, &m));
+            apply(&mut self.head, &m);
+            return Ok(false);
+        }
+        let refold = self.history.insert(key, m)?;
+        self.refold(refold);
+        Ok(true)
+    }
+
+    fn refold(&mut self, r: Refold) {
+        let Refold {
+            start,
+            mut state,
+            accounts,
+            moves,
+        } = r;
+        self.accounts = accounts;
+        let mut checkpoints = Vec::new();
+        for (i, (m, offset)) in moves.iter().enumerate() {
+            if i > 0 && (start + i) % CHECKPOINT_EVERY == 0 {
+                checkpoints.push((*offset, state.clone(), self.accounts.clone()));
+            }
+            add_account(&mut self.accounts, account_delta(&state, m));
+            apply(&mut state, m);
+        }
+        let first = start / CHECKPOINT_EVERY + 1;
+        self.history.checkpoints.truncate(first);
+        self.history.checkpoints.extend(checkpoints);
+        self.head = state;
+    }
+
+    /// After a batch that applied something: drop history older than the horizon,
+    /// forget expired ids.
+    pub fn compact(&mut self) {
+        let as_of = self.as_of.expect("compacted after an applied posting");
+        self.history.compact(as_of - self.horizon_ms);
+        if as_of - self.seen_pruned_at > HOUR_MS.max(self.retention_ms / 64) {
+            self.seen.forget_before(as_of - self.retention_ms);
+            self.seen_pruned_at = as_of;
+        }
+    }
+
+    /// Net reservations per account, sorted, without zeros.
+    pub fn accounts_sorted(&self) -> Accounts {
+        let mut v: Accounts = self
+            .accounts
+            .iter()
+            .filter(|(_, q)| *q != 0)
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+}

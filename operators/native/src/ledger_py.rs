@@ -1,0 +1,448 @@
+//! Python face of the native ledger: `LedgerKit` (settings, the classes it builds, the
+//! per-type counts for metrics) makes and restores `Ledger`s; a `Ledger` folds the
+//! postings and keyed rejections of a batch, as `KeyLedger.on_batch` does. Rejections
+//! are left to the shell as notes `(code, item)`, since they are rare and carry text.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use crate::fold::{Accounts, Map, Move, State};
+use crate::ledger::{self, Outcome, SeenIds};
+use crate::rules::{DISPOSITIONS, EVENT_TYPES, STATUSES};
+
+const TYPES: usize = EVENT_TYPES.len();
+
+struct Kit {
+    horizon_ms: i64,
+    retention_ms: i64,
+    snapshot_cls: PyObject,
+    tuple_new: PyObject,
+    event_types: Vec<PyObject>,
+    statuses: Vec<PyObject>,
+    dispositions: Vec<PyObject>,
+    applied: [AtomicU64; TYPES],
+    late: [AtomicU64; TYPES],
+    duplicates: [AtomicU64; TYPES],
+}
+
+fn invalid(what: impl Into<String>) -> PyErr {
+    PyValueError::new_err(what.into())
+}
+
+/// The code of an enum member (by identity, then by value), 1-based; 0 for None.
+fn code_of(members: &[PyObject], v: &Bound<'_, PyAny>) -> PyResult<u8> {
+    if v.is_none() {
+        return Ok(0);
+    }
+    if let Some(i) = members.iter().position(|m| m.is(v)) {
+        return Ok(i as u8 + 1);
+    }
+    let s: String = v.extract()?;
+    let py = v.py();
+    members
+        .iter()
+        .position(|m| m.bind(py).eq(&s).unwrap_or(false))
+        .map(|i| i as u8 + 1)
+        .ok_or_else(|| invalid(format!("unknown enum value {s}")))
+}
+
+fn opt_text(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if v.is_none() {
+        return Ok(None);
+    }
+    let s: String = v.extract()?;
+    Ok((!s.is_empty()).then_some(s))
+}
+
+fn names_of(py: Python<'_>, members: &[PyObject]) -> PyResult<Vec<String>> {
+    members
+        .iter()
+        .map(|m| m.bind(py).getattr("value")?.extract())
+        .collect()
+}
+
+fn take(counts: &[AtomicU64; TYPES]) -> Vec<u64> {
+    counts
+        .iter()
+        .map(|c| c.swap(0, Ordering::Relaxed))
+        .collect()
+}
+
+/// Builds, restores and counts for the native ledgers of a flow.
+#[pyclass(module = "operators._native", frozen)]
+pub struct LedgerKit(Arc<Kit>);
+
+#[pymethods]
+impl LedgerKit {
+    /// `classes`: (AvailabilitySnapshot, EventType, Status, Disposition members).
+    #[new]
+    fn new(
+        py: Python<'_>,
+        horizon_ms: i64,
+        retention_ms: i64,
+        classes: (PyObject, Vec<PyObject>, Vec<PyObject>, Vec<PyObject>),
+    ) -> PyResult<Self> {
+        let (snapshot_cls, event_types, statuses, dispositions) = classes;
+        if names_of(py, &event_types)? != EVENT_TYPES
+            || names_of(py, &statuses)? != STATUSES
+            || names_of(py, &dispositions)? != DISPOSITIONS
+        {
+            return Err(invalid("the event enums differ from the native core's"));
+        }
+        if horizon_ms < 0 || retention_ms < horizon_ms {
+            return Err(invalid("need 0 <= horizon <= dedup retention"));
+        }
+        Ok(Self(Arc::new(Kit {
+            horizon_ms,
+            retention_ms,
+            snapshot_cls,
+            tuple_new: py.get_type::<PyTuple>().getattr("__new__")?.unbind(),
+            event_types,
+            statuses,
+            dispositions,
+            applied: Default::default(),
+            late: Default::default(),
+            duplicates: Default::default(),
+        })))
+    }
+
+    /// An empty ledger of (sku, location).
+    fn ledger(&self, sku: Py<PyString>, location: Py<PyString>) -> Ledger {
+        Ledger {
+            kit: self.0.clone(),
+            sku,
+            location,
+            core: ledger::Ledger::new(self.0.horizon_ms, self.0.retention_ms),
+        }
+    }
+
+    /// A ledger from its snapshot form (`KeyLedger.to_state`'s, or `Ledger.to_state`'s).
+    fn restore(&self, state: &Bound<'_, PyTuple>) -> PyResult<Ledger> {
+        if state.len() != 9 {
+            return Err(invalid("a ledger state has 9 fields"));
+        }
+        let get = |i: usize| state.get_item(i);
+        let as_of = get(3)?;
+        let seen =
+            SeenIds::from_bytes(get(5)?.downcast::<PyBytes>()?.as_bytes()).map_err(invalid)?;
+        let blob = get(6)?.downcast::<PyBytes>()?.as_bytes().to_vec();
+        let core = ledger::Ledger::restore(
+            get(2)?.extract()?,
+            if as_of.is_none() {
+                None
+            } else {
+                Some(as_of.extract()?)
+            },
+            get(4)?.extract()?,
+            seen,
+            blob,
+            state_from(&get(7)?)?,
+            get(8)?.extract()?,
+            self.0.horizon_ms,
+            self.0.retention_ms,
+        )
+        .map_err(invalid)?;
+        Ok(Ledger {
+            kit: self.0.clone(),
+            sku: get(0)?.downcast_into::<PyString>()?.unbind(),
+            location: get(1)?.downcast_into::<PyString>()?.unbind(),
+            core,
+        })
+    }
+
+    /// Postings applied, applied late, and duplicates, per event type since the last call.
+    fn take_counts(&self) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
+        let k = &self.0;
+        (take(&k.applied), take(&k.late), take(&k.duplicates))
+    }
+}
+
+fn state_from(base: &Bound<'_, PyAny>) -> PyResult<State> {
+    if base.is_none() {
+        return Ok(State::default());
+    }
+    let t = base.downcast::<PyTuple>()?;
+    if t.len() != 8 {
+        return Err(invalid("a base state has 8 fields"));
+    }
+    let mut orders = Map::new_sync();
+    for pair in t.get_item(6)?.call_method0("items")?.try_iter()? {
+        let (k, v): (String, i64) = pair?.extract()?;
+        orders.insert_mut(k, v);
+    }
+    let mut order_accounts = Map::new_sync();
+    for pair in t.get_item(7)?.call_method0("items")?.try_iter()? {
+        let (k, v): (String, String) = pair?.extract()?;
+        order_accounts.insert_mut(k, v);
+    }
+    Ok(State {
+        sellable: t.get_item(0)?.extract()?,
+        reserved: t.get_item(1)?.extract()?,
+        picked: t.get_item(2)?.extract()?,
+        quarantine: t.get_item(3)?.extract()?,
+        damaged: t.get_item(4)?.extract()?,
+        in_transit: t.get_item(5)?.extract()?,
+        orders,
+        order_accounts,
+    })
+}
+
+fn base_object<'py>(py: Python<'py>, s: &State) -> PyResult<Bound<'py, PyAny>> {
+    if s.is_empty() {
+        return Ok(py.None().into_bound(py));
+    }
+    let orders = PyDict::new(py);
+    for (k, v) in s.orders.iter() {
+        orders.set_item(k, v)?;
+    }
+    let accounts = PyDict::new(py);
+    for (k, v) in s.order_accounts.iter() {
+        accounts.set_item(k, v)?;
+    }
+    let ints = [
+        s.sellable,
+        s.reserved,
+        s.picked,
+        s.quarantine,
+        s.damaged,
+        s.in_transit,
+    ];
+    let mut items: Vec<Bound<'py, PyAny>> = Vec::with_capacity(8);
+    for v in ints {
+        items.push(v.into_pyobject(py)?.into_any());
+    }
+    items.push(orders.into_any());
+    items.push(accounts.into_any());
+    Ok(PyTuple::new(py, items)?.into_any())
+}
+
+fn accounts_object<'py>(py: Python<'py>, accounts: &Accounts) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, accounts.iter().map(|(a, q)| (a.as_str(), *q)))
+}
+
+/// The ledger of one (sku, location): see `operators.ledger.KeyLedger`.
+#[pyclass(module = "operators._native")]
+pub struct Ledger {
+    kit: Arc<Kit>,
+    sku: Py<PyString>,
+    location: Py<PyString>,
+    core: ledger::Ledger,
+}
+
+impl Ledger {
+    fn posting(&self, item: &Bound<'_, PyTuple>) -> PyResult<ledger::Posting> {
+        let event = item.get_item(0)?;
+        let e = event.downcast::<PyTuple>()?;
+        let counterpart: bool = item.get_item(1)?.extract()?;
+        let k = &self.kit;
+        let event_type = code_of(&k.event_types, &e.get_item(1)?)?;
+        if event_type == 0 {
+            return Err(invalid("a posting without an event type"));
+        }
+        Ok(ledger::Posting {
+            key: (
+                e.get_item(6)?.extract()?,
+                e.get_item(8)?.extract()?,
+                e.get_item(0)?.extract()?,
+            ),
+            m: Move {
+                event_type: event_type - 1,
+                qty: e.get_item(9)?.extract()?,
+                order_id: opt_text(&e.get_item(12)?)?,
+                account_id: opt_text(&e.get_item(14)?)?,
+                status: code_of(&k.statuses, &e.get_item(18)?)?,
+                disposition: code_of(&k.dispositions, &e.get_item(17)?)?,
+                counterpart,
+            },
+            id_hash: e.get_item(20)?.extract()?,
+            digest: e.get_item(21)?.extract()?,
+        })
+    }
+
+    fn snapshot_object<'py>(
+        &self,
+        py: Python<'py>,
+        correlation: Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let c = &self.core;
+        let h = &c.head;
+        let last = c.history.last_key.as_ref().map_or("", |k| k.2.as_str());
+        let on_hand = h.sellable + h.picked + h.quarantine + h.damaged;
+        let available = (h.sellable - h.reserved).max(0);
+        let ints = [
+            h.sellable,
+            h.reserved,
+            h.picked,
+            h.quarantine,
+            h.damaged,
+            h.in_transit,
+            on_hand,
+            available,
+            c.version,
+            c.as_of.unwrap_or(0),
+        ];
+        let mut values: Vec<Bound<'py, PyAny>> = Vec::with_capacity(15);
+        values.push(self.sku.bind(py).clone().into_any());
+        values.push(self.location.bind(py).clone().into_any());
+        for v in ints {
+            values.push(v.into_pyobject(py)?.into_any());
+        }
+        values.push(PyString::new(py, last).into_any());
+        values.push(correlation.into_any());
+        values.push(accounts_object(py, &c.accounts_sorted())?.into_any());
+        self.kit
+            .tuple_new
+            .bind(py)
+            .call1((self.kit.snapshot_cls.bind(py), PyTuple::new(py, values)?))
+    }
+}
+
+type Mark = ((i64, i64, i64), (i64, i64));
+
+#[pymethods]
+impl Ledger {
+    /// Fold a batch of postings and keyed rejections, in order. Returns the snapshot after
+    /// it (None when nothing was applied) and the notes `(code, item)` the shell turns
+    /// into rejections: 0 a keyed rejection seen first, 1 its duplicate, 2 its conflicting
+    /// duplicate; 3 a conflicting duplicate posting, 4 beyond retention, 5 late beyond
+    /// the horizon (applied).
+    fn on_batch<'py>(
+        &mut self,
+        py: Python<'py>,
+        items: &Bound<'py, PyList>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyList>)> {
+        let notes = PyList::empty(py);
+        let mut applied = false;
+        let mut correlation: Vec<Bound<'py, PyAny>> = Vec::new();
+        for item in items.iter() {
+            let Ok(t) = item.downcast::<PyTuple>() else {
+                let occurred_at = item.getattr("occurred_at")?;
+                let note = self.core.on_rejection(
+                    item.getattr("id_hash")?.extract()?,
+                    item.getattr("digest")?.extract()?,
+                    if occurred_at.is_none() {
+                        None
+                    } else {
+                        Some(occurred_at.extract()?)
+                    },
+                );
+                notes.append((note as u8, &item))?;
+                continue;
+            };
+            let p = self.posting(t)?;
+            let etype = p.m.event_type as usize;
+            let mut note = None;
+            match self.core.on_posting(p, &mut note).map_err(invalid)? {
+                Outcome::Applied { late } => {
+                    applied = true;
+                    self.kit.applied[etype].fetch_add(1, Ordering::Relaxed);
+                    if late {
+                        self.kit.late[etype].fetch_add(1, Ordering::Relaxed);
+                    }
+                    let cid = t.get_item(0)?.downcast::<PyTuple>()?.get_item(10)?;
+                    if !cid.is_none() && cid.is_truthy()? {
+                        let mut seen = false;
+                        for c in &correlation {
+                            if c.eq(&cid)? {
+                                seen = true;
+                                break;
+                            }
+                        }
+                        if !seen {
+                            correlation.push(cid);
+                        }
+                    }
+                }
+                Outcome::Duplicate => {
+                    self.kit.duplicates[etype].fetch_add(1, Ordering::Relaxed);
+                }
+                Outcome::NotApplied => {}
+            }
+            if let Some(n) = note {
+                notes.append((n as u8, &item))?;
+            }
+        }
+        if !applied {
+            return Ok((py.None().into_bound(py), notes));
+        }
+        self.core.compact();
+        let snapshot = self.snapshot_object(py, PyTuple::new(py, correlation)?)?;
+        Ok((snapshot, notes))
+    }
+
+    /// The snapshot now, with no correlation ids (as `KeyLedger.snapshot()`).
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.snapshot_object(py, PyTuple::empty(py))
+    }
+
+    #[getter]
+    fn retained(&self) -> usize {
+        self.core.history.len()
+    }
+
+    #[getter]
+    fn remembered_ids(&self) -> usize {
+        self.core.seen.len()
+    }
+
+    /// The snapshot form, as `KeyLedger.to_state` makes it (base maps as dicts).
+    fn to_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let c = &self.core;
+        let (base, accounts) = c.history.base();
+        let values: [Bound<'py, PyAny>; 9] = [
+            self.sku.bind(py).clone().into_any(),
+            self.location.bind(py).clone().into_any(),
+            c.version.into_pyobject(py)?.into_any(),
+            c.as_of.into_pyobject(py)?.into_any(),
+            c.seen_pruned_at.into_pyobject(py)?.into_any(),
+            PyBytes::new(py, &c.seen.state()).into_any(),
+            PyBytes::new(py, &c.history.blob).into_any(),
+            base_object(py, base)?,
+            accounts_object(py, accounts)?.into_any(),
+        ];
+        PyTuple::new(py, values)
+    }
+
+    fn mark(&self) -> Mark {
+        (self.core.history.mark(), self.core.seen.mark())
+    }
+
+    /// What `to_state` changed since `mark`, for `KeyLedger.extend_state` (None: write it whole).
+    fn delta_since<'py>(
+        &self,
+        py: Python<'py>,
+        mark: Mark,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let c = &self.core;
+        let (Some((drop, keep, tail)), Some(seen)) =
+            (c.history.since(mark.0), c.seen.since(mark.1))
+        else {
+            return Ok(None);
+        };
+        let base = if drop != 0 {
+            let (s, a) = c.history.base();
+            PyTuple::new(
+                py,
+                [base_object(py, s)?, accounts_object(py, a)?.into_any()],
+            )?
+            .into_any()
+        } else {
+            py.None().into_bound(py)
+        };
+        let values: [Bound<'py, PyAny>; 8] = [
+            c.version.into_pyobject(py)?.into_any(),
+            c.as_of.into_pyobject(py)?.into_any(),
+            c.seen_pruned_at.into_pyobject(py)?.into_any(),
+            PyBytes::new(py, &seen).into_any(),
+            drop.into_pyobject(py)?.into_any(),
+            keep.into_pyobject(py)?.into_any(),
+            PyBytes::new(py, &tail).into_any(),
+            base,
+        ];
+        Ok(Some(PyTuple::new(py, values)?))
+    }
+}
