@@ -148,6 +148,7 @@ class EventFileSource(FixedPartitionedSource[RawRecord, Any]):
 
 
 Encode = Callable[[Any], Any]
+Render = Callable[[Any], bytes | None]  # a value's JSON line, or None: `json_line(to_record(value))`
 
 
 def json_line(record: Any) -> bytes:
@@ -160,17 +161,21 @@ def json_line(record: Any) -> bytes:
 
 
 class _JsonLinesSinkPartition(StatefulSinkPartition[Any, tuple[str, int]]):
-    def __init__(self, path: Path, to_record: Encode, resume: int | None) -> None:
+    def __init__(self, path: Path, to_record: Encode, resume: int | None, to_line: Render | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._f: IO[bytes] = open(path, "ab")  # noqa: SIM115
         self._f.truncate(resume or 0)  # drop what was written after the last snapshot
         self._f.seek(0, os.SEEK_END)
         self._to_record = to_record
+        self._to_line = to_line
         self._name = path.name
 
     def write_batch(self, values: list[Any]) -> None:
-        to_record = self._to_record
-        self._f.write(b"".join(json_line(to_record(v)) for v in values))
+        to_record, to_line = self._to_record, self._to_line
+        if to_line is None:
+            self._f.write(b"".join(json_line(to_record(v)) for v in values))
+        else:
+            self._f.write(b"".join(to_line(v) or json_line(to_record(v)) for v in values))
         self._f.flush()
 
     def snapshot(self) -> tuple[str, int]:
@@ -212,15 +217,24 @@ class _AvroSinkPartition(StatefulSinkPartition[Any, tuple[str, int]]):
 class RecordFileSink(FixedPartitionedSink[Any, tuple[str, int]]):
     """Append records to one file, JSON Lines or an Avro container (`schema_name` set).
 
-    `to_record` turns a stream value into a JSON-able dict / Avro record. On resume
-    the file is cut back to the last snapshot, so nothing is written twice.
+    `to_record` turns a stream value into a JSON-able dict / Avro record; `to_line`, if
+    given, renders a JSON line itself (None where it cannot). On resume the file is cut
+    back to the last snapshot, so nothing is written twice.
     """
 
-    def __init__(self, role: str, path: str | Path, to_record: Encode, schema_name: str | None = None) -> None:
+    def __init__(
+        self,
+        role: str,
+        path: str | Path,
+        to_record: Encode,
+        schema_name: str | None = None,
+        to_line: Render | None = None,
+    ) -> None:
         self.role = role
         self.path = Path(path)
         self.to_record = to_record
         self.schema_name = schema_name
+        self.to_line = to_line
 
     def list_parts(self) -> list[str]:
         return [self.role]
@@ -231,7 +245,7 @@ class RecordFileSink(FixedPartitionedSink[Any, tuple[str, int]]):
         offset = resume_state[1] if resume_state is not None and resume_state[0] == self.path.name else None
         if self.schema_name:
             return _AvroSinkPartition(self.path, self.schema_name, self.to_record, offset)
-        return _JsonLinesSinkPartition(self.path, self.to_record, offset)
+        return _JsonLinesSinkPartition(self.path, self.to_record, offset, self.to_line)
 
 
 class PerKeyFileSink(FixedPartitionedSink[Any, tuple[str, int]]):

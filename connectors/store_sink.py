@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from operators import AvailabilitySnapshot
+from operators._native import snapshot_json
 from operators.publication import ChannelPublication
 from serving.store import StoreWriter
 
@@ -19,7 +21,11 @@ class _StorePartition(StatefulSinkPartition[Any, None]):
             self._writer.put_account_channels(account_channels)
 
     def write_batch(self, values: list[Any]) -> None:
-        self._writer.put_snapshots(v.to_dict() for v in values if isinstance(v, AvailabilitySnapshot))
+        self._writer.put_rendered_snapshots(
+            (v.sku, v.location, v.version, snapshot_json(v) or orjson.dumps(v.to_dict()))
+            for v in values
+            if isinstance(v, AvailabilitySnapshot)
+        )
         self._writer.put_publications(v.to_dict() for v in values if isinstance(v, ChannelPublication))
 
     def snapshot(self) -> None:

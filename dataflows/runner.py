@@ -28,6 +28,7 @@ from dataflows import metrics
 from dataflows.config import FlowConfig
 from dataflows.inventory import Outputs, build_flow
 from operators import AvailabilitySnapshot, Rejection
+from operators._native import snapshot_json
 from operators.policy import Policy
 from operators.publication import ChannelPublication
 from operators.routing import KEY_GROUPS
@@ -35,6 +36,10 @@ from operators.routing import KEY_GROUPS
 
 def _snapshot_record(snapshot: AvailabilitySnapshot) -> dict[str, Any]:
     return snapshot.to_dict()
+
+
+def _snapshot_line(snapshot: AvailabilitySnapshot) -> bytes | None:
+    return snapshot_json(snapshot, True)
 
 
 def _exception_record(rejection: Rejection) -> dict[str, Any]:
@@ -53,7 +58,7 @@ def default_outputs(config: FlowConfig, policy: Policy | None = None) -> Outputs
         publications = (PerKeyFileSink(config.state_dir / "channels", names, _publication_record),)
         account_channels = {f.account: f.channel for f in policy.ring_fences}
     return Outputs(
-        snapshots=(RecordFileSink("changes", config.changes_path, _snapshot_record, changes_schema),),
+        snapshots=(RecordFileSink("changes", config.changes_path, _snapshot_record, changes_schema, _snapshot_line),),
         exceptions=RecordFileSink("exceptions", config.exceptions_path, _exception_record),
         publications=publications,
         store=StoreSink(config.store_dir, account_channels),

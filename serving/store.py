@@ -50,8 +50,11 @@ def _offset_key(topic: str, partition: int) -> bytes:
 
 def encode_value(snapshot: dict[str, Any]) -> bytes:
     """Version header + response-ready JSON."""
-    body = orjson.dumps(snapshot)
-    return int(snapshot["version"]).to_bytes(_VERSION_BYTES, "big") + body
+    return _with_version(int(snapshot["version"]), orjson.dumps(snapshot))
+
+
+def _with_version(version: int, body: bytes) -> bytes:
+    return version.to_bytes(_VERSION_BYTES, "big") + body
 
 
 def value_version(value: bytes) -> int:
@@ -97,7 +100,19 @@ class StoreWriter:
             prior = latest.get(key)
             if prior is None or snap["version"] > prior["version"]:
                 latest[key] = snap
-        return self._put_versioned(latest, offsets, replace_on_tie=False)
+        values = {key: (snap["version"], orjson.dumps(snap)) for key, snap in latest.items()}
+        return self._put_versioned(values, offsets, replace_on_tie=False)
+
+    def put_rendered_snapshots(self, snapshots: Iterable[tuple[str, str, int, bytes]]) -> int:
+        """`put_snapshots` for snapshots already rendered: (sku, location, version, JSON).
+        The dataflow renders each snapshot once, natively, for this and the change stream."""
+        latest: dict[bytes, tuple[int, bytes]] = {}
+        for sku, location, version, body in snapshots:
+            key = snapshot_key(sku, location)
+            prior = latest.get(key)
+            if prior is None or version > prior[0]:
+                latest[key] = (version, body)
+        return self._put_versioned(latest, None, replace_on_tie=False)
 
     def put_publications(
         self, publications: Iterable[dict[str, Any]], offsets: dict[tuple[str, int], int] | None = None
@@ -109,16 +124,18 @@ class StoreWriter:
         for pub in publications:
             latest[publication_key(pub)] = pub
         accounts = {p["account"]: p["channel"] for p in latest.values() if p.get("account")}
-        return self._put_versioned(latest, offsets, replace_on_tie=True, accounts=accounts)
+        values = {key: (pub["version"], orjson.dumps(pub)) for key, pub in latest.items()}
+        return self._put_versioned(values, offsets, replace_on_tie=True, accounts=accounts)
 
     def _put_versioned(
         self,
-        latest: dict[bytes, dict[str, Any]],
+        latest: dict[bytes, tuple[int, bytes]],
         offsets: dict[tuple[str, int], int] | None,
         replace_on_tie: bool,
         accounts: dict[str, str] | None = None,
     ) -> int:
-        """One atomic batch: the values newer than what is stored, offsets, account channels."""
+        """One atomic batch: the values newer than what is stored ((version, JSON) by key),
+        offsets, account channels."""
         batch = WriteBatch(raw_mode=True)
         for (topic, partition), offset in (offsets or {}).items():
             batch.put(_offset_key(topic, partition), offset.to_bytes(8, "big"))
@@ -128,12 +145,12 @@ class StoreWriter:
         stored: list[bytes | None] = (self._db.get(keys) or []) if keys else []
         written = 0
         for key, old in zip(latest, stored, strict=True):
-            value = latest[key]
+            version, body = latest[key]
             if old is not None:
                 held = value_version(old)
-                if held > value["version"] or (held == value["version"] and not replace_on_tie):
+                if held > version or (held == version and not replace_on_tie):
                     continue
-            batch.put(key, encode_value(value))
+            batch.put(key, _with_version(version, body))
             written += 1
         if written or offsets or accounts:
             self._db.write(batch, self._write_opts)

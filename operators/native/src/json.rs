@@ -2,6 +2,8 @@
 //! change stream's line and the store's value (two dicts and two encodings per snapshot
 //! in Python, a third of a replay's time).
 
+use std::io::Write;
+
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
@@ -55,7 +57,11 @@ fn push_key(out: &mut Vec<u8>, i: usize) {
 
 /// Text a Python str holds, or None for one with lone surrogates (orjson refuses those).
 fn text<'a>(v: &'a Bound<'_, PyAny>) -> Option<std::borrow::Cow<'a, str>> {
-    v.downcast::<PyString>().ok()?.to_str().ok().map(std::borrow::Cow::Borrowed)
+    v.downcast::<PyString>()
+        .ok()?
+        .to_str()
+        .ok()
+        .map(std::borrow::Cow::Borrowed)
 }
 
 fn render(t: &Bound<'_, PyTuple>, newline: bool) -> Option<Vec<u8>> {
@@ -87,13 +93,13 @@ fn render(t: &Bound<'_, PyTuple>, newline: bool) -> Option<Vec<u8>> {
                     }
                     push_str(&mut out, &text(&account)?);
                     out.push(b':');
-                    out.extend_from_slice(qty.to_string().as_bytes());
+                    write!(out, "{qty}").ok()?;
                 }
                 out.push(b'}');
             }
             _ => {
                 let n: i64 = v.extract().ok()?;
-                out.extend_from_slice(n.to_string().as_bytes());
+                write!(out, "{n}").ok()?;
             }
         }
     }

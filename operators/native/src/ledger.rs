@@ -275,6 +275,8 @@ pub struct Ledger {
     pub as_of: Option<i64>,
     pub head: State,
     pub accounts: Accounts,
+    /// Counts changes to `accounts`, so the shell can keep its sorted view until the next.
+    pub accounts_changes: u64,
     pub seen: SeenIds,
     pub seen_pruned_at: i64,
     pub history: History,
@@ -298,6 +300,7 @@ impl Ledger {
             as_of: None,
             head: State::default(),
             accounts: Vec::new(),
+            accounts_changes: 0,
             seen: SeenIds::default(),
             seen_pruned_at: 0,
             history: History::new(State::default(), Vec::new()),
@@ -326,6 +329,7 @@ impl Ledger {
             as_of,
             head: State::default(),
             accounts: Vec::new(),
+            accounts_changes: 0,
             seen,
             seen_pruned_at,
             history,
@@ -388,7 +392,9 @@ impl Ledger {
             .is_none_or(|last| key > *last)
         {
             self.history.append(key, &m, &self.head, &self.accounts);
-            add_account(&mut self.accounts, account_delta(&self.head, &m));
+            let delta = account_delta(&self.head, &m);
+            self.accounts_changes += u64::from(delta.is_some());
+            add_account(&mut self.accounts, delta);
             apply(&mut self.head, &m);
             return Ok(false);
         }
@@ -405,6 +411,7 @@ impl Ledger {
             moves,
         } = r;
         self.accounts = accounts;
+        self.accounts_changes += 1;
         let mut checkpoints = Vec::new();
         for (i, (m, offset)) in moves.iter().enumerate() {
             if i > 0 && (start + i) % CHECKPOINT_EVERY == 0 {

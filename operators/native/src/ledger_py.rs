@@ -117,6 +117,7 @@ impl LedgerKit {
             sku,
             location,
             core: ledger::Ledger::new(self.0.horizon_ms, self.0.retention_ms),
+            accounts_view: None,
         }
     }
 
@@ -151,6 +152,7 @@ impl LedgerKit {
             sku: get(0)?.downcast_into::<PyString>()?.unbind(),
             location: get(1)?.downcast_into::<PyString>()?.unbind(),
             core,
+            accounts_view: None,
         })
     }
 
@@ -231,6 +233,8 @@ pub struct Ledger {
     sku: Py<PyString>,
     location: Py<PyString>,
     core: ledger::Ledger,
+    /// The sorted accounts tuple snapshots carry, and `accounts_changes` when it was made.
+    accounts_view: Option<(u64, Py<PyTuple>)>,
 }
 
 impl Ledger {
@@ -263,8 +267,20 @@ impl Ledger {
         })
     }
 
+    fn accounts_view<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let changes = self.core.accounts_changes;
+        if let Some((at, view)) = &self.accounts_view {
+            if *at == changes {
+                return Ok(view.bind(py).clone());
+            }
+        }
+        let view = accounts_object(py, &self.core.accounts_sorted())?;
+        self.accounts_view = Some((changes, view.clone().unbind()));
+        Ok(view)
+    }
+
     fn snapshot_object<'py>(
-        &self,
+        &mut self,
         py: Python<'py>,
         correlation: Bound<'py, PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -293,7 +309,7 @@ impl Ledger {
         }
         values.push(PyString::new(py, last).into_any());
         values.push(correlation.into_any());
-        values.push(accounts_object(py, &c.accounts_sorted())?.into_any());
+        values.push(self.accounts_view(py)?.into_any());
         self.kit
             .tuple_new
             .bind(py)
@@ -375,7 +391,7 @@ impl Ledger {
     }
 
     /// The snapshot now, with no correlation ids (as `KeyLedger.snapshot()`).
-    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn snapshot<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.snapshot_object(py, PyTuple::empty(py))
     }
 
