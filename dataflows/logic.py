@@ -9,10 +9,10 @@ from bytewax.operators import StatefulBatchLogic
 
 from connectors.ledger_store import GroupStore, LedgerStoreError
 from dataflows import metrics
-from operators import AvailabilitySnapshot, FoldSettings, KeyLedger, Posting, Rejection
+from operators import AvailabilitySnapshot, FoldSettings, KeyLedger, NativeLedgers, Posting, Rejection
 from operators._native import Ledger
 from operators.events import EventType
-from operators.ledger import LedgerMark, NativeLedgers
+from operators.ledger import LedgerMark
 from operators.routing import group_of
 
 FoldOut = AvailabilitySnapshot | Rejection

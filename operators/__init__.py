@@ -1,15 +1,16 @@
 """skuflow's pure domain: events, validation, the fold, the per-key ledger, channel rules.
 
 No I/O and no Bytewax, Kafka or RocksDB here; the shell (dataflows/, connectors/,
-serving/) calls these functions. Entry points: `validate`, `postings`, `KeyLedger`
-(the fold), `channel_figures` / `SkuChannels` (channel availability under a `Policy`).
+serving/) calls these functions. Entry points: `validate`, `postings`, `NativeLedgers`
+(the fold the dataflow runs, in the native core) and `KeyLedger` (the same fold in Python,
+its reference), `channel_figures` / `SkuChannels` (channel availability under a `Policy`).
 """
 
 from operators.channels import LocationView, account_figures, channel_figures, kit_figure
 from operators.events import Disposition, EventType, InventoryEvent, Status
 from operators.fold import EMPTY, Buckets, Posting, apply, fold, postings
 from operators.item_master import ItemMaster
-from operators.ledger import BatchOutcome, FoldSettings, KeyLedger
+from operators.ledger import BatchOutcome, FoldSettings, KeyLedger, NativeLedgers
 from operators.policy import Policy
 from operators.publication import ChannelPublication, SkuChannels
 from operators.rejects import Reason, Rejection
@@ -30,6 +31,7 @@ __all__ = [
     "ItemMaster",
     "KeyLedger",
     "LocationView",
+    "NativeLedgers",
     "Policy",
     "Posting",
     "Reason",
