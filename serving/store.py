@@ -48,12 +48,8 @@ def _offset_key(topic: str, partition: int) -> bytes:
     return _OFFSET + topic.encode() + _SEP + str(partition).encode()
 
 
-def encode_value(snapshot: dict[str, Any]) -> bytes:
-    """Version header + response-ready JSON."""
-    return _with_version(int(snapshot["version"]), orjson.dumps(snapshot))
-
-
 def _with_version(version: int, body: bytes) -> bytes:
+    """A stored value: version header + response-ready JSON."""
     return version.to_bytes(_VERSION_BYTES, "big") + body
 
 
