@@ -68,6 +68,7 @@ class AvroWire:
         self._registry_url = registry_url
         self._registry: Any = None
         self._by_id: dict[int, Any] = {}
+        self._shipped_ids: set[int] = set()  # registry ids whose writer is a shipped version
         self._confluent_header: bytes | None = None
 
     # -- decoding --------------------------------------------------------------
@@ -88,14 +89,12 @@ class AvroWire:
         starts, when it is one of the versions in `schemas/` (their enums are the reader's,
         so reading without resolution gives what resolution would); else None."""
         if data[:2] == SINGLE_OBJECT_MAGIC and len(data) >= 10:
-            writer, start = self._by_fingerprint.get(data[2:10]), 10
-        elif data[:1] == CONFLUENT_MAGIC and len(data) >= 5:
-            writer, start = self._by_id.get(int.from_bytes(data[1:5], "big")), 5
-        else:
-            return None
-        if writer is None or not any(writer is w for w in self._by_fingerprint.values()):
-            return None
-        return writer, start
+            writer = self._by_fingerprint.get(data[2:10])
+            return None if writer is None else (writer, 10)
+        if data[:1] == CONFLUENT_MAGIC and len(data) >= 5:
+            schema_id = int.from_bytes(data[1:5], "big")
+            return (self._by_id[schema_id], 5) if schema_id in self._shipped_ids else None
+        return None
 
     def _read(self, data: bytes, start: int, writer: Any) -> dict[str, Any]:
         buf = io.BytesIO(data)
@@ -126,6 +125,8 @@ class AvroWire:
                 found = json.loads(self._client().get_schema(schema_id).schema_str)
                 shipped = self._by_fingerprint.get(schema_fingerprint(found))  # the current one: no resolution
                 writer = shipped or fastavro.parse_schema(_epoch_millis(found))
+                if shipped is not None:
+                    self._shipped_ids.add(schema_id)
             except WireError:
                 raise
             except Exception as exc:

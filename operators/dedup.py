@@ -2,8 +2,8 @@
 
 One flat 64-bit array of (id hash, payload digest, event time) triples: 24 bytes per
 id and one object per key, and it pickles as flat memory (and grows by appending, so
-the shell can store a busy key's new ids as a delta). A dict index is built only once a key has seen many ids,
-and never pickled.
+the shell can store a busy key's new ids as a delta). A dict index is built only once a
+key has seen many ids, and never pickled.
 """
 
 from __future__ import annotations

@@ -90,25 +90,21 @@ class StoreWriter:
 
         `offsets` ((topic, partition) -> next offset) are written in the same atomic
         batch, so a replica that restarts resumes exactly after what it stored."""
-        latest: dict[bytes, dict[str, Any]] = {}
-        for snap in snapshots:
-            key = snapshot_key(snap["sku"], snap["location"])
-            prior = latest.get(key)
-            if prior is None or snap["version"] > prior["version"]:
-                latest[key] = snap
-        values = {key: (snap["version"], orjson.dumps(snap)) for key, snap in latest.items()}
-        return self._put_versioned(values, offsets, replace_on_tie=False)
+        rendered = ((s["sku"], s["location"], s["version"], orjson.dumps(s)) for s in snapshots)
+        return self.put_rendered_snapshots(rendered, offsets)
 
-    def put_rendered_snapshots(self, snapshots: Iterable[tuple[str, str, int, bytes]]) -> int:
-        """`put_snapshots` for snapshots already rendered: (sku, location, version, JSON).
-        The dataflow renders each snapshot once, natively, for this and the change stream."""
+    def put_rendered_snapshots(
+        self, snapshots: Iterable[tuple[str, str, int, bytes]], offsets: dict[tuple[str, int], int] | None = None
+    ) -> int:
+        """`put_snapshots` for snapshots already rendered: (sku, location, version, JSON)
+        (the dataflow renders them natively)."""
         latest: dict[bytes, tuple[int, bytes]] = {}
         for sku, location, version, body in snapshots:
             key = snapshot_key(sku, location)
             prior = latest.get(key)
             if prior is None or version > prior[0]:
                 latest[key] = (version, body)
-        return self._put_versioned(latest, None, replace_on_tie=False)
+        return self._put_versioned(latest, offsets, replace_on_tie=False)
 
     def put_publications(
         self, publications: Iterable[dict[str, Any]], offsets: dict[tuple[str, int], int] | None = None

@@ -30,7 +30,9 @@ def test_confluent_framing_through_a_registry() -> None:
         data = producer.encode_confluent(dict(EVENT, lot_id="LOT-7"), "inventory.events.v1-value")
         assert data[0] == 0 and int.from_bytes(data[1:5], "big") == 1
         consumer = AvroWire(schemas.INVENTORY_EVENT, registry.url)  # a fresh cache: asks the registry
+        assert consumer.shipped_writer(data) is None  # its id is not resolved yet
         assert consumer.decode(data)["lot_id"] == "LOT-7"
+        assert consumer.shipped_writer(data) == (consumer._decoder, 5)  # the current version: native from now on
 
 
 def test_older_schema_version_resolves_against_the_current_one() -> None:

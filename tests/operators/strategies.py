@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from operators import (
     EMPTY,
     Buckets,
+    EventType,
     FoldSettings,
     InventoryEvent,
     ItemMaster,
@@ -34,26 +35,7 @@ ITEM_MASTER = ItemMaster({("SKU-1", "CS"): 12, ("SKU-2", "CS"): 6})
 def raw_event(
     draw: Any, index: int, window_ms: int = 3_600_000, skus: list[str] = SKUS, locations: list[str] = LOCATIONS
 ) -> dict[str, Any]:
-    etype = draw(
-        st.sampled_from(
-            [
-                "RECEIPT",
-                "ADJUSTMENT",
-                "CYCLE_COUNT",
-                "RESERVATION_CREATED",
-                "RESERVATION_RELEASED",
-                "PICK_CONFIRMED",
-                "SHIPMENT_CONFIRMED",
-                "TRANSFER_SHIPPED",
-                "TRANSFER_RECEIVED",
-                "RETURN_RECEIVED",
-                "RETURN_DISPOSITIONED",
-                "HOLD_PLACED",
-                "HOLD_RELEASED",
-                "BALANCE_SNAPSHOT",
-            ]
-        )
-    )
+    etype = draw(st.sampled_from([t.value for t in EventType]))
     location = draw(st.sampled_from(locations))
     if etype == "ADJUSTMENT":
         qty = draw(st.integers(-20, 20).filter(bool))

@@ -56,12 +56,8 @@ fn push_key(out: &mut Vec<u8>, i: usize) {
 }
 
 /// Text a Python str holds, or None for one with lone surrogates (orjson refuses those).
-fn text<'a>(v: &'a Bound<'_, PyAny>) -> Option<std::borrow::Cow<'a, str>> {
-    v.downcast::<PyString>()
-        .ok()?
-        .to_str()
-        .ok()
-        .map(std::borrow::Cow::Borrowed)
+fn text<'a>(v: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    v.downcast::<PyString>().ok()?.to_str().ok()
 }
 
 fn render(t: &Bound<'_, PyTuple>, newline: bool) -> Option<Vec<u8>> {
@@ -73,14 +69,14 @@ fn render(t: &Bound<'_, PyTuple>, newline: bool) -> Option<Vec<u8>> {
         let v = t.get_item(i).ok()?;
         push_key(&mut out, i);
         match i {
-            0 | 1 | 12 => push_str(&mut out, &text(&v)?),
+            0 | 1 | 12 => push_str(&mut out, text(&v)?),
             13 => {
                 out.push(b'[');
                 for (j, c) in v.downcast::<PyTuple>().ok()?.iter().enumerate() {
                     if j > 0 {
                         out.push(b',');
                     }
-                    push_str(&mut out, &text(&c)?);
+                    push_str(&mut out, text(&c)?);
                 }
                 out.push(b']');
             }
@@ -91,7 +87,7 @@ fn render(t: &Bound<'_, PyTuple>, newline: bool) -> Option<Vec<u8>> {
                     if j > 0 {
                         out.push(b',');
                     }
-                    push_str(&mut out, &text(&account)?);
+                    push_str(&mut out, text(&account)?);
                     out.push(b':');
                     write!(out, "{qty}").ok()?;
                 }

@@ -10,9 +10,10 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use crate::check_enums;
 use crate::fold::{Accounts, Map, Move, State};
 use crate::ledger::{self, Outcome, SeenIds};
-use crate::rules::{DISPOSITIONS, EVENT_TYPES, STATUSES};
+use crate::rules::EVENT_TYPES;
 
 const TYPES: usize = EVENT_TYPES.len();
 
@@ -33,21 +34,17 @@ fn invalid(what: impl Into<String>) -> PyErr {
     PyValueError::new_err(what.into())
 }
 
-/// The code of an enum member (by identity, then by value), 1-based; 0 for None.
+/// The code of an enum member, 1-based; 0 for None. Events carry the members themselves
+/// (validation and the native decoder make them so, and they unpickle as themselves).
 fn code_of(members: &[PyObject], v: &Bound<'_, PyAny>) -> PyResult<u8> {
     if v.is_none() {
         return Ok(0);
     }
-    if let Some(i) = members.iter().position(|m| m.is(v)) {
-        return Ok(i as u8 + 1);
-    }
-    let s: String = v.extract()?;
-    let py = v.py();
     members
         .iter()
-        .position(|m| m.bind(py).eq(&s).unwrap_or(false))
+        .position(|m| m.is(v))
         .map(|i| i as u8 + 1)
-        .ok_or_else(|| invalid(format!("unknown enum value {s}")))
+        .ok_or_else(|| invalid(format!("not a member of the event enums: {v}")))
 }
 
 fn opt_text(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
@@ -56,13 +53,6 @@ fn opt_text(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
     }
     let s: String = v.extract()?;
     Ok((!s.is_empty()).then_some(s))
-}
-
-fn names_of(py: Python<'_>, members: &[PyObject]) -> PyResult<Vec<String>> {
-    members
-        .iter()
-        .map(|m| m.bind(py).getattr("value")?.extract())
-        .collect()
 }
 
 fn take(counts: &[AtomicU64; TYPES]) -> Vec<u64> {
@@ -87,12 +77,7 @@ impl LedgerKit {
         classes: (PyObject, Vec<PyObject>, Vec<PyObject>, Vec<PyObject>),
     ) -> PyResult<Self> {
         let (snapshot_cls, event_types, statuses, dispositions) = classes;
-        if names_of(py, &event_types)? != EVENT_TYPES
-            || names_of(py, &statuses)? != STATUSES
-            || names_of(py, &dispositions)? != DISPOSITIONS
-        {
-            return Err(invalid("the event enums differ from the native core's"));
-        }
+        check_enums(py, &event_types, &statuses, &dispositions)?;
         if horizon_ms < 0 || retention_ms < horizon_ms {
             return Err(invalid("need 0 <= horizon <= dedup retention"));
         }

@@ -73,6 +73,24 @@ fn names_of(py: Python<'_>, members: &[PyObject]) -> PyResult<Vec<String>> {
         .collect()
 }
 
+/// The Python enums' members must be the native core's codes, in order.
+pub(crate) fn check_enums(
+    py: Python<'_>,
+    event_types: &[PyObject],
+    statuses: &[PyObject],
+    dispositions: &[PyObject],
+) -> PyResult<()> {
+    if names_of(py, event_types)? != EVENT_TYPES
+        || names_of(py, statuses)? != STATUSES
+        || names_of(py, dispositions)? != DISPOSITIONS
+    {
+        return Err(PyValueError::new_err(
+            "the event enums differ from the native core's",
+        ));
+    }
+    Ok(())
+}
+
 /// Decodes and validates the records of one writer schema (see the module docs).
 #[pyclass(module = "operators._native", frozen)]
 struct RecordDecoder {
@@ -178,14 +196,7 @@ impl RecordDecoder {
         datetime_range: bool,
     ) -> PyResult<Self> {
         let (event_cls, posting_cls, event_types, statuses, dispositions) = classes;
-        if names_of(py, &event_types)? != EVENT_TYPES
-            || names_of(py, &statuses)? != STATUSES
-            || names_of(py, &dispositions)? != DISPOSITIONS
-        {
-            return Err(PyValueError::new_err(
-                "the event enums differ from the native core's",
-            ));
-        }
+        check_enums(py, &event_types, &statuses, &dispositions)?;
         if groups.is_empty() {
             return Err(PyValueError::new_err("need at least one key group"));
         }
