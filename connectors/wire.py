@@ -152,15 +152,22 @@ class AvroWire:
 
     def encode_confluent(self, record: dict[str, Any], subject: str) -> bytes:
         """Confluent wire format; registers the current schema under `subject` once."""
+        buf = io.BytesIO()
+        buf.write(self.header(subject))
+        fastavro.schemaless_writer(buf, self.reader, record)
+        return buf.getvalue()
+
+    def header(self, subject: str | None = None) -> bytes:
+        """What precedes a body written with the current schema: the Confluent header of
+        its id under `subject` (registered once), or without a subject the single-object one."""
+        if subject is None:
+            return self._header
         if self._confluent_header is None:
             from confluent_kafka.schema_registry import Schema
 
             schema_id = self._client().register_schema(subject, Schema(to_parsing_canonical_form(self.current), "AVRO"))
             self._confluent_header = CONFLUENT_MAGIC + int(schema_id).to_bytes(4, "big")
-        buf = io.BytesIO()
-        buf.write(self._confluent_header)
-        fastavro.schemaless_writer(buf, self.reader, record)
-        return buf.getvalue()
+        return self._confluent_header
 
 
 @cache

@@ -28,7 +28,7 @@ from dataflows import metrics
 from dataflows.config import FlowConfig
 from dataflows.inventory import Outputs, build_flow
 from operators import AvailabilitySnapshot, Rejection
-from operators._native import snapshot_json
+from operators._native import snapshot_avro, snapshot_json
 from operators.policy import Policy
 from operators.publication import ChannelPublication
 from operators.routing import KEY_GROUPS
@@ -123,8 +123,11 @@ def kafka_outputs(
             return wire.encode_confluent(record, f"{topic}-value")
         return wire.encode_single_object(record)
 
+    snap_subject = f"{snapshots_topic}-value" if registry_url else None
+
     def encode_snapshot(s: AvailabilitySnapshot) -> tuple[bytes | None, bytes]:
-        return f"{s.sku}|{s.location}".encode(), frame(snap_wire, snapshots_topic, s.to_dict())
+        data = snapshot_avro(s, snap_wire.header(snap_subject))
+        return f"{s.sku}|{s.location}".encode(), data or frame(snap_wire, snapshots_topic, s.to_dict())
 
     def encode_reject(r: Rejection) -> tuple[bytes | None, bytes]:
         metrics.REJECTED.labels(r.reason.value).inc()

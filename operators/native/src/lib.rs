@@ -10,6 +10,7 @@
 //! does (`ledger.rs`, on the fold of `fold.rs`), which was most of a replay's time.
 
 mod avro;
+mod avro_write;
 mod fold;
 mod json;
 mod ledger;
@@ -282,5 +283,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ledger_py::LedgerKit>()?;
     m.add_class::<ledger_py::Ledger>()?;
     m.add_function(wrap_pyfunction!(json::snapshot_json, m)?)?;
+    m.add_function(wrap_pyfunction!(avro_write::snapshot_avro, m)?)?;
     Ok(())
 }
