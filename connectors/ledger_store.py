@@ -151,12 +151,14 @@ class GroupStore:
         `writes` maps a key to (whole, bytes): its whole state, or a delta that extends what
         `get` returned or this store last wrote for it."""
         batch = WriteBatch(raw_mode=True)
+        put = batch.put
         written: list[bytes] = []
         superseded: list[tuple[bytes, list[int]]] = []
         chains = self._chains
+        suffix = _SEP + _GEN_BYTES.pack(gen)  # of _version_key, inlined: this runs for every key an epoch touched
         for key, (whole, state) in writes.items():
             k = key.encode()
-            batch.put(_version_key(k, gen), (_WHOLE if whole else _DELTA) + state)
+            put(_VERSION + k + suffix, (_WHOLE if whole else _DELTA) + state)
             written.append(k)
             chain = chains.get(k)
             if whole:

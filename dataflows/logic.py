@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Iterable
 
 from bytewax.operators import StatefulBatchLogic
 
 from connectors.ledger_store import GroupStore, LedgerStoreError
 from dataflows import metrics
-from operators import AvailabilitySnapshot, FoldSettings, KeyLedger, NativeLedgers, Posting, Rejection
+from operators import AvailabilitySnapshot, FoldSettings, NativeLedgers, Posting, Rejection
 from operators._native import Ledger
 from operators.events import EventType
-from operators.ledger import LedgerMark
 from operators.routing import group_of
 
 FoldOut = AvailabilitySnapshot | Rejection
@@ -37,7 +35,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
     ledgers themselves go to the group's `GroupStore` at each epoch end, only those the
     epoch changed (see `connectors.ledger_store` for why and how it stays consistent)."""
 
-    __slots__ = ("_dirty", "_open", "_resume", "_written", "gen", "keys", "ledgers", "live", "store")
+    __slots__ = ("_dirty", "_open", "_resume", "gen", "keys", "ledgers", "live", "store")
 
     def __init__(self, settings: FoldSettings, open_store: Callable[[str], GroupStore], resume: GroupState | None):
         if resume is not None and not isinstance(resume, tuple):
@@ -52,8 +50,6 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
         self.gen, self.keys = resume or (0, 0)
         self.live: dict[str, Ledger] = {}
         self._dirty: dict[str, int] = {}  # items per key since the last epoch end
-        # per live key: its mark when last written, and the bytes of its whole state and deltas since
-        self._written: dict[str, tuple[LedgerMark, int, int]] = {}
         metrics.KEYS.inc(self.keys)
 
     def _attach(self, key: str) -> GroupStore:
@@ -65,11 +61,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
         store = self.store or self._attach(key)
         chain = store.get(key)
         if chain:
-            state = pickle.loads(chain[0])
-            for delta in chain[1:]:
-                state = KeyLedger.extend_state(state, pickle.loads(delta))
-            ledger = self.ledgers.restore(state)
-            self._written[key] = (ledger.mark(), len(chain[0]), sum(map(len, chain[1:])))
+            ledger = self.ledgers.restore_records(chain)
         else:
             if isinstance(first, Rejection):
                 sku, location = first.sku or "", first.location or ""
@@ -113,33 +105,19 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
 
     def snapshot(self) -> GroupState:
         """Called by Bytewax at the end of every epoch that touched the group: the changed
-        ledgers go to the store as the next generation, cool ones leave memory."""
+        ledgers go to the store as the next generation, cool ones leave memory.
+
+        A key is written as a delta while its deltas since its last whole record stay
+        within DELTAS_PER_WHOLE times that record's size. Only a key read back (after a
+        restart, or once cool) re-assembles them; a larger ratio means fewer whole writes
+        per epoch (at 5,000 events/s, 4 let an epoch's writes grow from 4.9 to 10.4 MB
+        within 40 s as histories grew; 16 kept them at 5-7 MB, and so the pause shorter)."""
         if self._dirty and self.store is not None:
             self.gen += 1
-            live, written = self.live, self._written
-            self.store.commit(self.gen, {key: self._write(key, live[key]) for key in self._dirty})
+            live = self.live
+            self.store.commit(self.gen, {key: live[key].persist(DELTAS_PER_WHOLE) for key in self._dirty})
             for key, n in self._dirty.items():
                 if n <= COOL_ITEMS and live[key].retained <= COOL_HISTORY:
                     del live[key]
-                    written.pop(key, None)
             self._dirty = {}
         return (self.gen, self.keys)
-
-    def _write(self, key: str, ledger: Ledger) -> tuple[bool, bytes]:
-        """(whole?, bytes) to store: a delta while the deltas since the last whole state stay
-        under DELTAS_PER_WHOLE times its size. Only a key read back (after a restart, or
-        once cool) re-assembles them; a larger ratio means fewer whole writes per epoch
-        (at 5,000 events/s, 4 let an epoch's writes grow from 4.9 to 10.4 MB within 40 s
-        as histories grew; 16 kept them at 5-7 MB, and so the epoch-end pause shorter)."""
-        last = self._written.get(key)
-        if last is not None:
-            mark, whole_size, deltas_size = last
-            delta = ledger.delta_since(mark)
-            if delta is not None:
-                data = pickle.dumps(delta, protocol=pickle.HIGHEST_PROTOCOL)
-                if deltas_size + len(data) <= DELTAS_PER_WHOLE * whole_size:
-                    self._written[key] = (ledger.mark(), whole_size, deltas_size + len(data))
-                    return False, data
-        data = pickle.dumps(ledger.to_state(), protocol=pickle.HIGHEST_PROTOCOL)
-        self._written[key] = (ledger.mark(), len(data), 0)
-        return True, data

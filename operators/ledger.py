@@ -14,6 +14,7 @@ gained since a mark.
 
 from __future__ import annotations
 
+import pickle
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -352,6 +353,17 @@ class NativeLedgers:
         """From `to_state` of either ledger (their snapshot forms are the same)."""
         return self._kit.restore(state)
 
+    def restore_records(self, records: list[bytes]) -> Ledger:
+        """From a key's stored records, oldest first: `Ledger.persist`'s (a whole record
+        and the deltas after it), or pickles of `to_state` and `delta_since` tuples as
+        stores written before 2026-11-22 hold them (such a ledger's next record is whole)."""
+        if records[0][:1] != _PICKLE:
+            return self._kit.restore_records(records)
+        state = pickle.loads(records[0])
+        for delta in records[1:]:
+            state = KeyLedger.extend_state(state, pickle.loads(delta))
+        return self._kit.restore(state)
+
     def fold(self, ledger: Ledger, items: list[Posting | Rejection]) -> BatchOutcome:
         """`KeyLedger.on_batch` for a native ledger; `applied` and `late` stay empty (see `counts`)."""
         snapshot, notes = ledger.on_batch(items)
@@ -377,4 +389,5 @@ class NativeLedgers:
 
 
 # the native ledger's note codes (see `Ledger.on_batch` in operators/native/src/ledger_py.rs)
+_PICKLE = b"\x80"  # how a pickle (protocol 2 and on) starts; native records start 1 or 2
 _NEW_REJECTION, _DUPLICATE_REJECTION, _CONFLICTING_REJECTION, _CONFLICTING, _BEYOND_RETENTION = range(5)

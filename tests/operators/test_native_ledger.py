@@ -5,9 +5,11 @@ the same deltas, and restore from each other's state."""
 from __future__ import annotations
 
 import itertools
+import pickle
 from collections import Counter, defaultdict
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,6 +69,8 @@ def test_native_ledger_makes_what_key_ledger_makes(data: Any, settings_: FoldSet
     native: dict[str, Any] = {}
     marks: dict[str, Any] = {}
     states: dict[str, Any] = {}
+    chains: dict[str, list[bytes]] = {}
+    ratio = data.draw(st.sampled_from([0, 1, 16]))  # deltas per whole record: 0 writes whole only
     for batch in _batches(data.draw, data.draw(_arrivals(settings_))):
         grouped: dict[str, list[Any]] = defaultdict(list)
         for raw in batch:
@@ -99,6 +103,12 @@ def test_native_ledger_makes_what_key_ledger_makes(data: Any, settings_: FoldSet
                 if delta is not None:
                     extended = KeyLedger.extend_state(states[key], delta)
                     assert _normal(extended) == _normal(native[key].to_state())
+            whole, record = native[key].persist(ratio)  # the ledger store's chain of the key
+            chains[key] = [record] if whole else [*chains[key], record]
+            restored = natives.restore_records(chains[key])
+            assert _normal(restored.to_state()) == _normal(reference[key].to_state())
+            if data.draw(st.booleans()):  # read back (cooled, or after a restart): its chain goes on
+                native[key] = restored
             marks[key] = (native[key].mark(), reference[key].mark())
             states[key] = native[key].to_state()
         counted = natives.counts()
@@ -141,6 +151,8 @@ def test_long_histories_cross_checkpoints() -> None:
     natives = NativeLedgers(FoldSettings(horizon_ms=HOUR, dedup_retention_ms=2 * HOUR))
     reference = KeyLedger("SKU-1", "WH-A", FoldSettings(horizon_ms=HOUR, dedup_retention_ms=2 * HOUR))
     ledger = natives.new("SKU-1", "WH-A")
+    chain: list[bytes] = []
+    kinds: Counter[bool] = Counter()
     n = 10 * CHECKPOINT_EVERY
     for i in range(n):
         late = i % 7 == 3
@@ -160,5 +172,56 @@ def test_long_histories_cross_checkpoints() -> None:
         items = [p for _, p in route(validate(raw, ITEM_MASTER))]
         got, expected = natives.fold(ledger, items), reference.on_batch(items)
         assert (got.snapshot, got.rejects) == (expected.snapshot, expected.rejects)
+        whole, record = ledger.persist(16)
+        chain = [record] if whole else [*chain, record]
+        kinds[whole] += 1
+        if i % 16 == 0 or i == n - 1:  # its stored chain, read back, is the ledger
+            restored = natives.restore_records(chain)
+            assert _normal(restored.to_state()) == _normal(reference.to_state())
     assert _normal(ledger.to_state()) == _normal(reference.to_state())
     assert reference.retained < n  # compaction dropped blocks
+    assert kinds[False] > kinds[True] > 1  # deltas across compactions, and whole records again
+
+
+def _receipts(n: int, start: int = 0) -> list[Any]:
+    raws = (
+        {
+            "event_id": f"E-{i}",
+            "event_type": "RECEIPT",
+            "sku": "SKU-1",
+            "location": "WH-A",
+            "quantity": 1 + i % 3,
+            "uom": "EA",
+            "occurred_at": 1_780_000_000_000 + i * 60_000,
+            "source_system": "WMS",
+            "source_sequence": i,
+        }
+        for i in range(start, start + n)
+    )
+    return [p for raw in raws for _, p in route(validate(raw, ITEM_MASTER))]
+
+
+def test_pickled_records_of_earlier_stores_restore() -> None:
+    """Stores written before the native records hold pickles of `to_state` and `delta_since`."""
+    reference = KeyLedger("SKU-1", "WH-A", FoldSettings())
+    reference.on_batch(_receipts(5))
+    state, mark = reference.to_state(), reference.mark()
+    reference.on_batch(_receipts(3, start=5))
+    records = [pickle.dumps(state), pickle.dumps(reference.delta_since(mark))]
+    ledger = NativeLedgers().restore_records(records)
+    assert _normal(ledger.to_state()) == _normal(reference.to_state())
+    assert ledger.persist(16)[0]  # its next record is whole: the chain becomes native
+
+
+def test_damaged_records_are_refused() -> None:
+    natives = NativeLedgers()
+    ledger = natives.new("SKU-1", "WH-A")
+    natives.fold(ledger, _receipts(4))
+    _, whole = ledger.persist(16)
+    natives.fold(ledger, _receipts(2, start=4))
+    whole_again, delta = ledger.persist(16)
+    assert not whole_again
+    for records in ([whole[:-1]], [whole + b"x"], [delta], [whole, whole], [whole, delta[:-3]]):
+        with pytest.raises(ValueError):
+            natives.restore_records(records)
+    assert natives.restore_records([whole, delta]).snapshot() == ledger.snapshot()

@@ -13,6 +13,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use crate::check_enums;
 use crate::fold::{Accounts, Map, Move, State};
 use crate::ledger::{self, Outcome, SeenIds};
+use crate::record;
 use crate::rules::EVENT_TYPES;
 
 const TYPES: usize = EVENT_TYPES.len();
@@ -103,6 +104,7 @@ impl LedgerKit {
             location,
             core: ledger::Ledger::new(self.0.horizon_ms, self.0.retention_ms),
             accounts_view: None,
+            written: None,
         }
     }
 
@@ -138,6 +140,38 @@ impl LedgerKit {
             location: get(1)?.downcast_into::<PyString>()?.unbind(),
             core,
             accounts_view: None,
+            written: None,
+        })
+    }
+
+    /// A ledger from its stored records: a whole one and the deltas `persist` made after
+    /// it, oldest first. Its next `persist` extends them.
+    fn restore_records(
+        &self,
+        py: Python<'_>,
+        records: Vec<Bound<'_, PyBytes>>,
+    ) -> PyResult<Ledger> {
+        let p = record::read(records.iter().map(|r| r.as_bytes())).map_err(invalid)?;
+        let core = ledger::Ledger::restore(
+            p.version,
+            p.as_of,
+            p.seen_pruned_at,
+            SeenIds::from_bytes(&p.seen).map_err(invalid)?,
+            p.blob,
+            p.base,
+            p.accounts,
+            self.0.horizon_ms,
+            self.0.retention_ms,
+        )
+        .map_err(invalid)?;
+        let deltas = records[1..].iter().map(|r| r.as_bytes().len()).sum();
+        Ok(Ledger {
+            kit: self.0.clone(),
+            sku: text_of(py, &p.sku)?,
+            location: text_of(py, &p.location)?,
+            written: Some((record::mark(&core), records[0].as_bytes().len(), deltas)),
+            core,
+            accounts_view: None,
         })
     }
 
@@ -145,6 +179,27 @@ impl LedgerKit {
     fn take_counts(&self) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
         let k = &self.0;
         (take(&k.applied), take(&k.late), take(&k.duplicates))
+    }
+}
+
+/// A str's UTF-8, surrogates passed (an id is stored as whatever the event carried).
+fn utf8_of(py: Python<'_>, s: &Py<PyString>) -> PyResult<Vec<u8>> {
+    let s = s.bind(py);
+    match s.to_str() {
+        Ok(t) => Ok(t.as_bytes().to_vec()),
+        Err(_) => s
+            .call_method1("encode", ("utf-8", "surrogatepass"))?
+            .extract(),
+    }
+}
+
+fn text_of(py: Python<'_>, b: &[u8]) -> PyResult<Py<PyString>> {
+    match std::str::from_utf8(b) {
+        Ok(t) => Ok(PyString::new(py, t).unbind()),
+        Err(_) => Ok(PyBytes::new(py, b)
+            .call_method1("decode", ("utf-8", "surrogatepass"))?
+            .downcast_into::<PyString>()?
+            .unbind()),
     }
 }
 
@@ -220,6 +275,9 @@ pub struct Ledger {
     core: ledger::Ledger,
     /// The sorted accounts tuple snapshots carry, and `accounts_changes` when it was made.
     accounts_view: Option<(u64, Py<PyTuple>)>,
+    /// Since `persist` last wrote: where the stored form stood, the size of the whole
+    /// record the stored chain starts with, and of the deltas after it.
+    written: Option<(record::Mark, usize, usize)>,
 }
 
 impl Ledger {
@@ -302,7 +360,7 @@ impl Ledger {
     }
 }
 
-type Mark = ((i64, i64, i64), (i64, i64));
+use record::Mark;
 
 #[pymethods]
 impl Ledger {
@@ -409,7 +467,33 @@ impl Ledger {
     }
 
     fn mark(&self) -> Mark {
-        (self.core.history.mark(), self.core.seen.mark())
+        record::mark(&self.core)
+    }
+
+    /// The key's next record for the ledger store, (whole?, bytes): a delta while the
+    /// deltas since its last whole record stay within `deltas_per_whole` times that
+    /// record's size, else its whole state. A call is a write: the next delta is from here.
+    fn persist<'py>(
+        &mut self,
+        py: Python<'py>,
+        deltas_per_whole: usize,
+    ) -> PyResult<(bool, Bound<'py, PyBytes>)> {
+        let now = record::mark(&self.core);
+        if let Some((since, whole, deltas)) = self.written {
+            if let Some(d) = record::delta(&self.core, since) {
+                if deltas + d.len() <= deltas_per_whole * whole {
+                    self.written = Some((now, whole, deltas + d.len()));
+                    return Ok((false, PyBytes::new(py, &d)));
+                }
+            }
+        }
+        let w = record::whole(
+            &self.core,
+            &utf8_of(py, &self.sku)?,
+            &utf8_of(py, &self.location)?,
+        );
+        self.written = Some((now, w.len(), 0));
+        Ok((true, PyBytes::new(py, &w)))
     }
 
     /// What `to_state` changed since `mark`, for `KeyLedger.extend_state` (None: write it whole).

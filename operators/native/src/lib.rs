@@ -15,6 +15,7 @@ mod fold;
 mod json;
 mod ledger;
 mod ledger_py;
+mod record;
 mod rules;
 
 use std::collections::HashMap;
