@@ -388,6 +388,6 @@ class NativeLedgers:
         return [(t, a, n, d) for t, a, n, d in counts if a or n or d]
 
 
-# the native ledger's note codes (see `Ledger.on_batch` in operators/native/src/ledger_py.rs)
 _PICKLE = b"\x80"  # how a pickle (protocol 2 and on) starts; native records start 1 or 2
+# the native ledger's note codes (see `Ledger.on_batch` in operators/native/src/ledger_py.rs)
 _NEW_REJECTION, _DUPLICATE_REJECTION, _CONFLICTING_REJECTION, _CONFLICTING, _BEYOND_RETENTION = range(5)

@@ -68,6 +68,33 @@ impl State {
         *self == State::default()
     }
 
+    /// The six quantities, in `operators.fold.Buckets` order (the order of the Python
+    /// snapshot form's base and of the stored records').
+    pub fn quantities(&self) -> [i64; 6] {
+        [
+            self.sellable,
+            self.reserved,
+            self.picked,
+            self.quarantine,
+            self.damaged,
+            self.in_transit,
+        ]
+    }
+
+    /// A state of these quantities (in `quantities` order) and no open orders.
+    pub fn of_quantities(q: [i64; 6]) -> Self {
+        let [sellable, reserved, picked, quarantine, damaged, in_transit] = q;
+        Self {
+            sellable,
+            reserved,
+            picked,
+            quarantine,
+            damaged,
+            in_transit,
+            ..Self::default()
+        }
+    }
+
     fn open(&self, order: &str) -> i64 {
         self.orders.get(order).copied().unwrap_or(0)
     }

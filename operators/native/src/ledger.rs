@@ -270,6 +270,19 @@ pub enum Outcome {
     NotApplied,
 }
 
+/// A ledger's snapshot form (`KeyLedger.to_state`'s, less the key): what it is restored
+/// from, the head, accounts and checkpoints being re-folded from the history.
+pub struct Parts {
+    pub version: i64,
+    pub as_of: Option<i64>,
+    pub seen_pruned_at: i64,
+    /// The seen ids' (id hash, digest, event time) triples as little-endian int64s.
+    pub seen: Vec<u8>,
+    pub blob: Vec<u8>,
+    pub base: State,
+    pub accounts: Accounts,
+}
+
 pub struct Ledger {
     pub version: i64,
     pub as_of: Option<i64>,
@@ -310,28 +323,17 @@ impl Ledger {
     }
 
     /// Rebuilt from the snapshot form: the head, accounts and checkpoints re-folded.
-    #[allow(clippy::too_many_arguments)]
-    pub fn restore(
-        version: i64,
-        as_of: Option<i64>,
-        seen_pruned_at: i64,
-        seen: SeenIds,
-        blob: Vec<u8>,
-        base: State,
-        accounts: Accounts,
-        horizon_ms: i64,
-        retention_ms: i64,
-    ) -> Result<Self, String> {
-        let mut history = History::new(base, accounts);
-        history.blob = blob;
+    pub fn restore(p: Parts, horizon_ms: i64, retention_ms: i64) -> Result<Self, String> {
+        let mut history = History::new(p.base, p.accounts);
+        history.blob = p.blob;
         let mut ledger = Self {
-            version,
-            as_of,
+            version: p.version,
+            as_of: p.as_of,
             head: State::default(),
             accounts: Vec::new(),
             accounts_changes: 0,
-            seen,
-            seen_pruned_at,
+            seen: SeenIds::from_bytes(&p.seen)?,
+            seen_pruned_at: p.seen_pruned_at,
             history,
             horizon_ms,
             retention_ms,

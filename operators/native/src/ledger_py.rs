@@ -12,8 +12,11 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::check_enums;
 use crate::fold::{Accounts, Map, Move, State};
-use crate::ledger::{self, Outcome, SeenIds};
-use crate::record;
+use crate::ledger::{self, Outcome};
+use crate::record::{self, Mark};
+
+/// See `Ledger::written`.
+type Written = (Mark, usize, usize);
 use crate::rules::EVENT_TYPES;
 
 const TYPES: usize = EVENT_TYPES.len();
@@ -98,14 +101,8 @@ impl LedgerKit {
 
     /// An empty ledger of (sku, location).
     fn ledger(&self, sku: Py<PyString>, location: Py<PyString>) -> Ledger {
-        Ledger {
-            kit: self.0.clone(),
-            sku,
-            location,
-            core: ledger::Ledger::new(self.0.horizon_ms, self.0.retention_ms),
-            accounts_view: None,
-            written: None,
-        }
+        let core = ledger::Ledger::new(self.0.horizon_ms, self.0.retention_ms);
+        self.wrap(sku, location, core)
     }
 
     /// A ledger from its snapshot form (`KeyLedger.to_state`'s, or `Ledger.to_state`'s).
@@ -114,34 +111,18 @@ impl LedgerKit {
             return Err(invalid("a ledger state has 9 fields"));
         }
         let get = |i: usize| state.get_item(i);
-        let as_of = get(3)?;
-        let seen =
-            SeenIds::from_bytes(get(5)?.downcast::<PyBytes>()?.as_bytes()).map_err(invalid)?;
-        let blob = get(6)?.downcast::<PyBytes>()?.as_bytes().to_vec();
-        let core = ledger::Ledger::restore(
-            get(2)?.extract()?,
-            if as_of.is_none() {
-                None
-            } else {
-                Some(as_of.extract()?)
-            },
-            get(4)?.extract()?,
-            seen,
-            blob,
-            state_from(&get(7)?)?,
-            get(8)?.extract()?,
-            self.0.horizon_ms,
-            self.0.retention_ms,
-        )
-        .map_err(invalid)?;
-        Ok(Ledger {
-            kit: self.0.clone(),
-            sku: get(0)?.downcast_into::<PyString>()?.unbind(),
-            location: get(1)?.downcast_into::<PyString>()?.unbind(),
-            core,
-            accounts_view: None,
-            written: None,
-        })
+        let parts = ledger::Parts {
+            version: get(2)?.extract()?,
+            as_of: get(3)?.extract()?,
+            seen_pruned_at: get(4)?.extract()?,
+            seen: get(5)?.downcast::<PyBytes>()?.as_bytes().to_vec(),
+            blob: get(6)?.downcast::<PyBytes>()?.as_bytes().to_vec(),
+            base: state_from(&get(7)?)?,
+            accounts: get(8)?.extract()?,
+        };
+        let sku = get(0)?.downcast_into::<PyString>()?.unbind();
+        let location = get(1)?.downcast_into::<PyString>()?.unbind();
+        self.of_parts(sku, location, parts)
     }
 
     /// A ledger from its stored records: a whole one and the deltas `persist` made after
@@ -151,34 +132,44 @@ impl LedgerKit {
         py: Python<'_>,
         records: Vec<Bound<'_, PyBytes>>,
     ) -> PyResult<Ledger> {
-        let p = record::read(records.iter().map(|r| r.as_bytes())).map_err(invalid)?;
-        let core = ledger::Ledger::restore(
-            p.version,
-            p.as_of,
-            p.seen_pruned_at,
-            SeenIds::from_bytes(&p.seen).map_err(invalid)?,
-            p.blob,
-            p.base,
-            p.accounts,
-            self.0.horizon_ms,
-            self.0.retention_ms,
-        )
-        .map_err(invalid)?;
+        let (sku, location, parts) =
+            record::read(records.iter().map(|r| r.as_bytes())).map_err(invalid)?;
+        let whole = records[0].as_bytes().len();
         let deltas = records[1..].iter().map(|r| r.as_bytes().len()).sum();
-        Ok(Ledger {
-            kit: self.0.clone(),
-            sku: text_of(py, &p.sku)?,
-            location: text_of(py, &p.location)?,
-            written: Some((record::mark(&core), records[0].as_bytes().len(), deltas)),
-            core,
-            accounts_view: None,
-        })
+        let mut ledger = self.of_parts(text_of(py, &sku)?, text_of(py, &location)?, parts)?;
+        ledger.written = Some((record::mark(&ledger.core), whole, deltas));
+        Ok(ledger)
     }
 
     /// Postings applied, applied late, and duplicates, per event type since the last call.
     fn take_counts(&self) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
         let k = &self.0;
         (take(&k.applied), take(&k.late), take(&k.duplicates))
+    }
+}
+
+impl LedgerKit {
+    /// The ledger of (sku, location) restored from `parts` (nothing known written yet).
+    fn of_parts(
+        &self,
+        sku: Py<PyString>,
+        location: Py<PyString>,
+        parts: ledger::Parts,
+    ) -> PyResult<Ledger> {
+        let core = ledger::Ledger::restore(parts, self.0.horizon_ms, self.0.retention_ms)
+            .map_err(invalid)?;
+        Ok(self.wrap(sku, location, core))
+    }
+
+    fn wrap(&self, sku: Py<PyString>, location: Py<PyString>, core: ledger::Ledger) -> Ledger {
+        Ledger {
+            kit: self.0.clone(),
+            sku,
+            location,
+            core,
+            accounts_view: None,
+            written: None,
+        }
     }
 }
 
@@ -221,15 +212,14 @@ fn state_from(base: &Bound<'_, PyAny>) -> PyResult<State> {
         let (k, v): (String, String) = pair?.extract()?;
         order_accounts.insert_mut(k, v);
     }
+    let mut q = [0; 6];
+    for (i, v) in q.iter_mut().enumerate() {
+        *v = t.get_item(i)?.extract()?;
+    }
     Ok(State {
-        sellable: t.get_item(0)?.extract()?,
-        reserved: t.get_item(1)?.extract()?,
-        picked: t.get_item(2)?.extract()?,
-        quarantine: t.get_item(3)?.extract()?,
-        damaged: t.get_item(4)?.extract()?,
-        in_transit: t.get_item(5)?.extract()?,
         orders,
         order_accounts,
+        ..State::of_quantities(q)
     })
 }
 
@@ -245,16 +235,8 @@ fn base_object<'py>(py: Python<'py>, s: &State) -> PyResult<Bound<'py, PyAny>> {
     for (k, v) in s.order_accounts.iter() {
         accounts.set_item(k, v)?;
     }
-    let ints = [
-        s.sellable,
-        s.reserved,
-        s.picked,
-        s.quarantine,
-        s.damaged,
-        s.in_transit,
-    ];
     let mut items: Vec<Bound<'py, PyAny>> = Vec::with_capacity(8);
-    for v in ints {
+    for v in s.quantities() {
         items.push(v.into_pyobject(py)?.into_any());
     }
     items.push(orders.into_any());
@@ -277,7 +259,7 @@ pub struct Ledger {
     accounts_view: Option<(u64, Py<PyTuple>)>,
     /// Since `persist` last wrote: where the stored form stood, the size of the whole
     /// record the stored chain starts with, and of the deltas after it.
-    written: Option<(record::Mark, usize, usize)>,
+    written: Option<Written>,
 }
 
 impl Ledger {
@@ -360,8 +342,6 @@ impl Ledger {
     }
 }
 
-use record::Mark;
-
 #[pymethods]
 impl Ledger {
     /// Fold a batch of postings and keyed rejections, in order. Returns the snapshot after
@@ -379,15 +359,10 @@ impl Ledger {
         let mut correlation: Vec<Bound<'py, PyAny>> = Vec::new();
         for item in items.iter() {
             let Ok(t) = item.downcast::<PyTuple>() else {
-                let occurred_at = item.getattr("occurred_at")?;
                 let note = self.core.on_rejection(
                     item.getattr("id_hash")?.extract()?,
                     item.getattr("digest")?.extract()?,
-                    if occurred_at.is_none() {
-                        None
-                    } else {
-                        Some(occurred_at.extract()?)
-                    },
+                    item.getattr("occurred_at")?.extract()?,
                 );
                 notes.append((note as u8, &item))?;
                 continue;

@@ -10,12 +10,11 @@
 //! does (`ledger.rs`, on the fold of `fold.rs`), which was most of a replay's time.
 
 mod avro;
-mod avro_write;
 mod fold;
-mod json;
 mod ledger;
 mod ledger_py;
 mod record;
+mod render;
 mod rules;
 
 use std::collections::HashMap;
@@ -283,7 +282,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RecordDecoder>()?;
     m.add_class::<ledger_py::LedgerKit>()?;
     m.add_class::<ledger_py::Ledger>()?;
-    m.add_function(wrap_pyfunction!(json::snapshot_json, m)?)?;
-    m.add_function(wrap_pyfunction!(avro_write::snapshot_avro, m)?)?;
+    m.add_function(wrap_pyfunction!(render::snapshot_json, m)?)?;
+    m.add_function(wrap_pyfunction!(render::snapshot_avro, m)?)?;
     Ok(())
 }

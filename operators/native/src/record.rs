@@ -12,8 +12,8 @@
 //!     base:  6 longs, orders (n, (order, qty)*), order accounts (n, (order, account)*),
 //!            accounts (n, (account, qty)*)
 
-use crate::fold::{Accounts, Map, State};
-use crate::ledger::Ledger;
+use crate::fold::{Accounts, State};
+use crate::ledger::{Ledger, Parts};
 
 pub const WHOLE: u8 = 1;
 pub const DELTA: u8 = 2;
@@ -40,14 +40,7 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 fn put_base(out: &mut Vec<u8>, s: &State, accounts: &Accounts) {
-    for v in [
-        s.sellable,
-        s.reserved,
-        s.picked,
-        s.quarantine,
-        s.damaged,
-        s.in_transit,
-    ] {
+    for v in s.quantities() {
         put_i64(out, v);
     }
     put_i64(out, s.orders.size() as i64);
@@ -106,19 +99,6 @@ pub fn delta(l: &Ledger, since: Mark) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The parts of a ledger's stored form, read back.
-pub struct Parts {
-    pub sku: Vec<u8>,
-    pub location: Vec<u8>,
-    pub version: i64,
-    pub as_of: Option<i64>,
-    pub seen_pruned_at: i64,
-    pub seen: Vec<u8>,
-    pub blob: Vec<u8>,
-    pub base: State,
-    pub accounts: Accounts,
-}
-
 struct In<'a> {
     b: &'a [u8],
     at: usize,
@@ -165,16 +145,11 @@ impl<'a> In<'a> {
     }
 
     fn base(&mut self) -> Result<(State, Accounts), String> {
-        let mut s = State {
-            sellable: self.i64()?,
-            reserved: self.i64()?,
-            picked: self.i64()?,
-            quarantine: self.i64()?,
-            damaged: self.i64()?,
-            in_transit: self.i64()?,
-            orders: Map::new_sync(),
-            order_accounts: Map::new_sync(),
-        };
+        let mut q = [0; 6];
+        for v in &mut q {
+            *v = self.i64()?;
+        }
+        let mut s = State::of_quantities(q);
         for _ in 0..self.count()? {
             let order = self.text()?;
             s.orders.insert_mut(order, self.i64()?);
@@ -201,8 +176,11 @@ impl<'a> In<'a> {
     }
 }
 
-/// A whole record and the deltas written after it, oldest first, read as one state.
-pub fn read<'a>(records: impl IntoIterator<Item = &'a [u8]>) -> Result<Parts, String> {
+/// A whole record and the deltas written after it, oldest first, read as one state:
+/// (sku, location, the rest).
+pub fn read<'a>(
+    records: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<(Vec<u8>, Vec<u8>, Parts), String> {
     let mut records = records.into_iter();
     let mut r = In {
         b: records.next().ok_or("no stored ledger record")?,
@@ -213,16 +191,11 @@ pub fn read<'a>(records: impl IntoIterator<Item = &'a [u8]>) -> Result<Parts, St
     }
     let sku = r.bytes()?.to_vec();
     let location = r.bytes()?.to_vec();
-    let version = r.i64()?;
-    let as_of = r.opt()?;
-    let seen_pruned_at = r.i64()?;
-    let seen = r.bytes()?.to_vec();
-    let blob = r.bytes()?.to_vec();
+    let (version, as_of, seen_pruned_at) = (r.i64()?, r.opt()?, r.i64()?);
+    let (seen, blob) = (r.bytes()?.to_vec(), r.bytes()?.to_vec());
     let (base, accounts) = r.base()?;
     r.end()?;
     let mut p = Parts {
-        sku,
-        location,
         version,
         as_of,
         seen_pruned_at,
@@ -253,5 +226,5 @@ pub fn read<'a>(records: impl IntoIterator<Item = &'a [u8]>) -> Result<Parts, St
         }
         r.end()?;
     }
-    Ok(p)
+    Ok((sku, location, p))
 }
