@@ -25,7 +25,7 @@ from operators.events import PAYLOAD_FIELDS, Disposition, EventType, InventoryEv
 from operators.fold import Posting
 from operators.routing import GROUPS, GroupRouted
 
-OneRecord = Callable[[Any, str], list[GroupRouted]]  # the Python path for one decoded record
+OneRecord = Callable[[Any, str, int], list[GroupRouted]]  # the Python path: (record, origin, latest)
 
 _TIMESTAMP_FIELD = "occurred_at"
 _PRIMITIVE = frozenset({"string", "long", "int", "boolean", "float", "double", "bytes", "null"})
@@ -62,21 +62,31 @@ def _shape(avro_type: Any) -> Shape | None:
     return None
 
 
-def layout(schema: Any) -> tuple[list[FieldSpec], bool] | None:
-    """The writer's fields as the native decoder takes them, and whether `occurred_at`
-    is a timestamp-millis (read as a datetime, so it must fit one); None when the schema
-    has a shape it does not read (fastavro then decodes every record)."""
+_MILLIS = {"type": "long", "logicalType": "timestamp-millis"}
+
+
+def plain_times(schema: Any) -> Any:
+    """The writer schema with `occurred_at` read as the long it is on the wire, not as a
+    datetime: the time rules then judge the number, the same in every format."""
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return schema
+    fields = [
+        {**f, "type": "long"} if f.get("name") == _TIMESTAMP_FIELD and f.get("type") == _MILLIS else f
+        for f in schema.get("fields", [])
+    ]
+    return {**schema, "fields": fields}
+
+
+def layout(schema: Any) -> list[FieldSpec] | None:
+    """The writer's fields as the native decoder takes them; None when the schema has a
+    shape it does not read (fastavro then decodes every record)."""
+    schema = plain_times(schema)
     if not isinstance(schema, dict) or schema.get("type") != "record":
         return None
     specs: list[FieldSpec] = []
-    datetime_range = False
     for field in schema.get("fields", []):
         name, avro_type = field.get("name"), field.get("type")
         slot = PAYLOAD_FIELDS.index(name) if name in PAYLOAD_FIELDS else -1
-        if name == _TIMESTAMP_FIELD and isinstance(avro_type, dict) and avro_type.get("logicalType"):
-            if avro_type != {"type": "long", "logicalType": "timestamp-millis"}:
-                return None
-            avro_type, datetime_range = "long", True
         if isinstance(avro_type, list):
             branches = [_shape(b) for b in avro_type]
             if any(b is None or b[0] in _SKIPPABLE for b in branches):
@@ -87,7 +97,7 @@ def layout(schema: Any) -> tuple[list[FieldSpec], bool] | None:
         if shape is None or shape[0] == "null" or (slot >= 0 and shape[0] in _SKIPPABLE):
             return None
         specs.append((slot, shape[0], shape[1], None))
-    return specs, datetime_range
+    return specs
 
 
 class RecordsDecoder:
@@ -104,18 +114,19 @@ class RecordsDecoder:
         if spec is None:
             return None
         classes = (InventoryEvent, Posting, list(EventType), list(Status), list(Disposition))
-        return RecordDecoder(spec[0], self._item_master.factors(), classes, list(GROUPS), spec[1])
+        return RecordDecoder(spec, self._item_master.factors(), classes, list(GROUPS))
 
     def _for(self, schema: str) -> tuple[RecordDecoder | None, Any]:
         found = self._by_schema.get(schema)
         if found is None:
             parsed = json.loads(schema)
-            found = self._by_schema[schema] = (self._native(parsed), fastavro.parse_schema(parsed))
+            found = self._by_schema[schema] = (self._native(parsed), fastavro.parse_schema(plain_times(parsed)))
         return found
 
-    def message(self, payload: bytes, origin: str, wire: AvroWire) -> list[GroupRouted]:
+    def message(self, payload: bytes, origin: str, wire: AvroWire, latest: int) -> list[GroupRouted]:
         """One Kafka message: natively when its writer is a shipped schema version and the
-        record is accepted whole (no trailing bytes), else the Python way."""
+        record is accepted whole (no trailing bytes), else the Python way. `latest`: the
+        newest `occurred_at` accepted (the future guard)."""
         found = wire.shipped_writer(payload)
         if found is not None:
             writer, start = found
@@ -124,27 +135,27 @@ class RecordsDecoder:
                 cached = self._by_writer[id(writer)] = (writer, self._native(writer))
             native = cached[1]
             if native is not None:
-                items, fallbacks, end, decoded = native.decode(payload, start, 0, 1)
+                items, fallbacks, end, decoded = native.decode(payload, start, 0, 1, latest)
                 if decoded == 1 and not fallbacks and end == len(payload):
                     return items
-        return self._one(payload, origin)
+        return self._one(payload, origin, latest)
 
-    def __call__(self, run: AvroRecords) -> list[GroupRouted]:
+    def __call__(self, run: AvroRecords, latest: int) -> list[GroupRouted]:
         native, writer = self._for(run.schema)
         if native is None:
-            return self._reference(writer, run, 0, run.skip, run.count, run.first)
+            return self._reference(writer, run, 0, run.skip, run.count, run.first, latest)
         try:
-            items, fallbacks, end, decoded = native.decode(run.data, 0, run.skip, run.count)
+            items, fallbacks, end, decoded = native.decode(run.data, 0, run.skip, run.count, latest)
         except ValueError:  # the records before the run do not decode natively
-            return self._reference(writer, run, 0, run.skip, run.count, run.first)
+            return self._reference(writer, run, 0, run.skip, run.count, run.first, latest)
         for position, n, start in reversed(fallbacks):
-            items[position:position] = self._reference(writer, run, start, 0, 1, run.first + n)
+            items[position:position] = self._reference(writer, run, start, 0, 1, run.first + n, latest)
         if decoded < run.count:
-            items.extend(self._reference(writer, run, end, 0, run.count - decoded, run.first + decoded))
+            items.extend(self._reference(writer, run, end, 0, run.count - decoded, run.first + decoded, latest))
         return items
 
     def _reference(
-        self, writer: Any, run: AvroRecords, start: int, skip: int, count: int, first: int
+        self, writer: Any, run: AvroRecords, start: int, skip: int, count: int, first: int, latest: int
     ) -> list[GroupRouted]:
         """The Python path: fastavro reads `skip + count` records from byte `start` (as the
         container reader would), and the last `count` go through `validate`. Bytes that
@@ -164,5 +175,5 @@ class RecordsDecoder:
                 out.append((None, Rejection(Reason.UNDECODABLE, detail, data[at:], origin=f"{run.name}#{index}")))
                 break
             if n >= skip:
-                out.extend(self._one(record, f"{run.name}#{index}"))
+                out.extend(self._one(record, f"{run.name}#{index}", latest))
         return out

@@ -6,14 +6,17 @@ already decoded by a container reader; origin says where it came from.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import orjson
 
 from connectors.avro_records import AvroRecords, RecordsDecoder
 from connectors.wire import AvroWire, WireError
 from operators import ItemMaster, Reason, Rejection, validate
 from operators.routing import GroupRouted, group_of, route
+from operators.validation import MAX_OCCURRED_AT
 
 RawRecord = tuple[Any, str]
 """(payload, origin): a payload is JSON text/bytes, a decoded record, Avro message bytes
@@ -32,10 +35,14 @@ def parse(payload: Any, origin: str, wire: AvroWire | None = None) -> Mapping[st
         except WireError as exc:
             return Rejection(Reason.UNDECODABLE, str(exc), bytes(payload), origin=origin)
     if isinstance(payload, bytes | bytearray | str):
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8", "surrogatepass")
         try:
-            parsed = json.loads(payload)
-        except (ValueError, UnicodeDecodeError) as exc:
-            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes | bytearray) else payload
+            # orjson: strict UTF-8, no unpaired surrogates, NaN or Infinity, and a depth
+            # limit, so no line can raise anything but its own decode error.
+            parsed = orjson.loads(payload.removeprefix(_BOM))
+        except orjson.JSONDecodeError as exc:
+            text = bytes(payload).decode("utf-8", "replace")
             return Rejection(Reason.UNDECODABLE, f"not JSON: {exc}", text, origin=origin)
         if isinstance(parsed, Mapping):
             return parsed
@@ -45,32 +52,58 @@ def parse(payload: Any, origin: str, wire: AvroWire | None = None) -> Mapping[st
     )
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 class Decoder:
     """Batch function for the dataflow: raw records -> routed postings and rejections,
-    each `(key group, (sku|location, item))`, or `(None, rejection)` when it has no key."""
+    each `(key group, (sku|location, item))`, or `(None, rejection)` when it has no key.
 
-    def __init__(self, item_master: ItemMaster, wire: AvroWire | None = None) -> None:
+    `max_ahead_ms` is the future guard: an event dated further ahead of `clock()` at its
+    arrival is a `future_event` rejection (0: no guard)."""
+
+    def __init__(
+        self,
+        item_master: ItemMaster,
+        wire: AvroWire | None = None,
+        max_ahead_ms: int = 0,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
         self.item_master = item_master
         self.wire = wire
+        self.max_ahead_ms = max_ahead_ms
+        self.clock = clock
         self._runs = RecordsDecoder(item_master, self.one)
+
+    def latest(self) -> int:
+        """The newest `occurred_at` accepted now."""
+        if self.max_ahead_ms <= 0:
+            return MAX_OCCURRED_AT
+        return min(MAX_OCCURRED_AT, self.clock() + self.max_ahead_ms)
 
     def __call__(self, batch: list[RawRecord]) -> list[GroupRouted]:
         out: list[GroupRouted] = []
-        runs, wire = self._runs, self.wire
+        runs, wire, latest = self._runs, self.wire, self.latest()
         for payload, origin in batch:
             kind = type(payload)
             if kind is AvroRecords:
-                out.extend(runs(payload))
+                out.extend(runs(payload, latest))
+            elif kind is Rejection:  # a source's own (a damaged file region)
+                out.append((None, payload))
             elif kind is bytes and wire is not None:
-                out.extend(runs.message(payload, origin, wire))
+                out.extend(runs.message(payload, origin, wire, latest))
             else:
-                out.extend(self.one(payload, origin))
+                out.extend(self.one(payload, origin, latest))
         return out
 
-    def one(self, payload: Any, origin: str) -> list[GroupRouted]:
+    def one(self, payload: Any, origin: str, latest: int = MAX_OCCURRED_AT) -> list[GroupRouted]:
         """One record the Python way (the reference the native core must equal)."""
         raw = parse(payload, origin, self.wire)
-        item = raw if isinstance(raw, Rejection) else validate(raw, self.item_master, origin)
+        item = raw if isinstance(raw, Rejection) else validate(raw, self.item_master, origin, latest)
         return [(group_of(key), (key, it)) if key is not None else (None, it) for key, it in route(item)]
 
 

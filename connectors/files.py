@@ -3,6 +3,7 @@ JSON Lines or Avro files. Both resume exactly under Bytewax recovery."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from fastavro.write import Writer
 from connectors.avro import is_avro_container, json_default, parsed
 from connectors.avro_records import AvroRecords
 from connectors.codec import RawRecord
+from operators import Reason, Rejection
 
 BATCH = 2048
 
@@ -70,31 +72,141 @@ class _JsonLinesPartition(StatefulSourcePartition[RawRecord, FileResume]):
         self._f.close()
 
 
+_DAMAGE_KEPT = 65536  # bytes of a damaged region kept in its rejection (with its size and digest)
+
+
+def damaged_region(name: str, data: bytes, start: int, size: int, why: str) -> Rejection:
+    """An `undecodable` rejection for `size` bytes from `start` of a file that do not read:
+    the first `_DAMAGE_KEPT` of them, with the whole region's size and digest."""
+    digest = blake2b(data, digest_size=16).hexdigest() if len(data) == size else None
+    detail = f"{size} bytes at {start} do not read as Avro blocks ({why})"
+    if digest is not None:
+        detail += f"; blake2b-128 {digest}"
+    return Rejection(Reason.UNDECODABLE, detail, data[:_DAMAGE_KEPT], origin=f"{name}@{start}+{size}")
+
+
+class _FromOffset(io.RawIOBase):
+    """A container file's header, then its bytes from `offset` on: what fastavro reads to
+    go on after a damaged region (blocks are self-contained between sync markers)."""
+
+    def __init__(self, f: IO[bytes], header: bytes, offset: int) -> None:
+        self._f, self._header, self._at = f, header, 0
+        self._base = offset - len(header)  # file position = stream position + base, past the header
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._at
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            pos += self._at
+        elif whence == io.SEEK_END:
+            pos += os.fstat(self._f.fileno()).st_size - self._base
+        self._at = max(0, pos)
+        return self._at
+
+    def readinto(self, buf: Any) -> int:
+        view = memoryview(buf).cast("B")
+        if self._at < len(self._header):
+            chunk = self._header[self._at : self._at + len(view)]
+        else:
+            self._f.seek(self.file_position(self._at))
+            chunk = self._f.read(len(view))
+        view[: len(chunk)] = chunk
+        self._at += len(chunk)
+        return len(chunk)
+
+    def file_position(self, stream_position: int) -> int:
+        return stream_position + self._base
+
+
 class _AvroPartition(StatefulSourcePartition[RawRecord, FileResume]):
     """Emits runs of records (`AvroRecords`), a block or part of one each, not a dict per
-    record: the decode step decodes them natively. Resumes at a record index."""
+    record: the decode step decodes them natively. A region that does not read as blocks
+    (truncation, garbage, a broken block) is one `undecodable` rejection and reading goes
+    on at the next sync marker, so every intact block is applied. Resumes at a record
+    index and the count of damaged regions already reported."""
 
-    def __init__(self, path: Path, fp: str, resume: int | None, stop: Event | None, batch: int) -> None:
+    def __init__(self, path: Path, fp: str, resume: Any, stop: Event | None, batch: int) -> None:
         self._stop = stop
         self._batch = batch
         self._f = open(path, "rb")  # noqa: SIM115
         self._name = path.name
         self._fp = fp
+        self._size = os.fstat(self._f.fileno()).st_size
         self._blocks = fastavro.block_reader(self._f)
+        self._header = self._read_header()
+        self._sync: bytes = self._blocks._header["sync"]
         self._schema: str = self._blocks.metadata["avro.schema"]
+        self._stream: _FromOffset | None = None
+        self._end = len(self._header)  # file position after the last block read
         self._data, self._records, self._used = b"", 0, 0  # the current block
-        self._index = resume or 0
+        self._damages: list[Rejection] = []  # found, not emitted yet
+        self._found = 0  # damaged regions found, in file order
+        # (index, regions emitted); a bare index from before damaged regions were reported
+        self._index, self._emitted_before = resume if isinstance(resume, tuple) else (resume or 0, 0)
         behind = self._index
         while behind and self._next_block():
             self._used = min(behind, self._records)
             behind -= self._used
 
+    def _read_header(self) -> bytes:
+        end = self._f.tell()
+        self._f.seek(0)
+        header = self._f.read(end)
+        self._f.seek(end)
+        return header
+
     def _next_block(self) -> bool:
-        block = next(self._blocks, None)
-        if block is None:
-            return False
-        self._data, self._records, self._used = block.bytes_.getvalue(), block.num_records, 0
-        return True
+        while True:
+            try:
+                block = next(self._blocks, None)
+            except Exception as exc:  # fastavro raises many types on damaged input
+                self._resync(f"{type(exc).__name__}: {exc}")
+                continue
+            if block is None:
+                return False
+            stream = self._stream
+            end = block.offset + block.size  # fastavro: size includes the count, length and sync
+            self._end = end if stream is None else stream.file_position(end)
+            self._data, self._records, self._used = block.bytes_.getvalue(), block.num_records, 0
+            return True
+
+    def _resync(self, why: str) -> None:
+        """Report the bytes from the last good block to the next sync marker's end (or the
+        file's end), and read on from there."""
+        start = self._end
+        if start >= self._size:  # nothing left to read on from
+            self._blocks = iter(())
+            return
+        found = self._find_sync(start + 1)
+        stop = self._size if found < 0 else found + len(self._sync)
+        self._f.seek(start)
+        data = self._f.read(min(stop - start, _DAMAGE_KEPT + 1))
+        if self._found >= self._emitted_before:  # not reported before the resume
+            self._damages.append(damaged_region(self._name, data, start, stop - start, why))
+        self._found += 1
+        self._end = stop
+        self._stream = _FromOffset(self._f, self._header, stop)
+        self._blocks = fastavro.block_reader(io.BufferedReader(self._stream))
+
+    def _find_sync(self, start: int) -> int:
+        """File position of the next sync marker at or after `start`, or -1."""
+        chunk, overlap = 1 << 20, len(self._sync) - 1
+        at = start
+        while at < self._size:
+            self._f.seek(at)
+            data = self._f.read(chunk + overlap)
+            hit = data.find(self._sync)
+            if hit >= 0:
+                return at + hit
+            at += chunk
+        return -1
 
     def next_batch(self) -> list[RawRecord]:
         if self._stop is not None and self._stop.is_set():
@@ -102,6 +214,8 @@ class _AvroPartition(StatefulSourcePartition[RawRecord, FileResume]):
         out: list[RawRecord] = []
         wanted = self._batch
         while wanted > 0 and (self._used < self._records or self._next_block()):
+            out.extend((r, r.origin or self._name) for r in self._damages)
+            self._damages.clear()
             take = min(wanted, self._records - self._used)
             if take:
                 run = AvroRecords(self._schema, self._data, self._used, take, self._name, self._index)
@@ -109,15 +223,36 @@ class _AvroPartition(StatefulSourcePartition[RawRecord, FileResume]):
             self._used += take
             self._index += take
             wanted -= take
+        out.extend((r, r.origin or self._name) for r in self._damages)
+        self._damages.clear()
         if not out:
             raise StopIteration
         return out
 
     def snapshot(self) -> FileResume:
-        return (self._fp, self._index)
+        return (self._fp, (self._index, max(self._emitted_before, self._found - len(self._damages))))
 
     def close(self) -> None:
         self._f.close()
+
+
+class _UnreadablePartition(StatefulSourcePartition[RawRecord, FileResume]):
+    """A file whose container header does not read: one rejection, once."""
+
+    def __init__(self, path: Path, fp: str, resume: Any, why: str) -> None:
+        self._fp, self._done = fp, resume == "reported"
+        with open(path, "rb") as f:
+            data = f.read(_DAMAGE_KEPT + 1)
+        self._rejection = damaged_region(path.name, data, 0, path.stat().st_size, f"no container header: {why}")
+
+    def next_batch(self) -> list[RawRecord]:
+        if self._done:
+            raise StopIteration
+        self._done = True
+        return [(self._rejection, self._rejection.origin or "")]
+
+    def snapshot(self) -> FileResume:
+        return (self._fp, "reported" if self._done else None)
 
 
 class EventFileSource(FixedPartitionedSource[RawRecord, Any]):
@@ -143,7 +278,10 @@ class EventFileSource(FixedPartitionedSource[RawRecord, Any]):
         fp = fingerprint(self.path)
         position = resume_state[1] if resume_state is not None and resume_state[0] == fp else None
         if self.avro:
-            return _AvroPartition(self.path, fp, position, self.stop, self.batch_size)
+            try:
+                return _AvroPartition(self.path, fp, position, self.stop, self.batch_size)
+            except Exception as exc:  # the header itself is damaged
+                return _UnreadablePartition(self.path, fp, position, f"{type(exc).__name__}: {exc}")
         return _JsonLinesPartition(self.path, fp, position, self.stop, self.batch_size)
 
 

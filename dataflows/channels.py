@@ -26,6 +26,7 @@ from bytewax.dataflow import Stream
 from bytewax.operators import StatefulBatchLogic
 
 from connectors.policy_file import Control
+from dataflows import metrics
 from operators.health import LocationHealth, LocationStatus, PolicyUpdate, Watch
 from operators.policy import Policy
 from operators.publication import ChannelPublication, KitChannels, SkuChannels, Throttle
@@ -122,42 +123,53 @@ class PublishLogic(StatefulBatchLogic[Any, ChannelPublication, bytes]):
     (notify_at) release what waits, so a throttled channel never holds up another.
     The channel, and so its rate, is learned from the first publication."""
 
-    def __init__(
-        self, rates: dict[str, float | None], resume: bytes | None, stop: threading.Event | None = None
-    ) -> None:
-        self.rates = rates
+    def __init__(self, policy: Policy, resume: bytes | None, stop: threading.Event | None = None) -> None:
+        self.policy = policy
         self.stop = stop
+        self.channel: str | None = None
         self.throttle: Throttle | None = pickle.loads(resume) if resume is not None else None
+
+    def _limits(self, policy: Policy) -> None:
+        """The channel's rate and low-stock threshold, from `policy`."""
+        assert self.throttle is not None
+        for c in policy.channels:
+            if c.name == self.channel:
+                self.throttle.per_s, self.throttle.low_stock = c.max_updates_per_s, c.low_stock_below
+
+    def _observed(self, out: list[ChannelPublication]) -> tuple[list[ChannelPublication], bool]:
+        if self.throttle is not None and self.channel is not None:
+            metrics.CHANNEL_QUEUE.labels(self.channel).set(self.throttle.depth)
+            metrics.CHANNEL_OLDEST_WAIT.labels(self.channel).set(self.throttle.oldest_wait(time.time()))
+        return out, StatefulBatchLogic.RETAIN
 
     def on_batch(self, values: list[Any]) -> tuple[Iterable[ChannelPublication], bool]:
         now = time.time()
-        channel, _ = values[0]
+        self.channel = values[0][0]
         if self.throttle is None:
-            self.throttle = Throttle(self.rates.get(channel), refilled_at=now)
+            self.throttle = Throttle(None, refilled_at=now)
+            self._limits(self.policy)
         pubs: list[ChannelPublication] = []
         for _, item in values:
             if isinstance(item, PolicyUpdate):
-                rates = {c.name: c.max_updates_per_s for c in item.policy.channels}
-                self.throttle.per_s = rates.get(channel)
+                self._limits(item.policy)
             else:
                 pubs.append(item)
-        return self.throttle.offer(pubs, now), StatefulBatchLogic.RETAIN
+        return self._observed(self.throttle.offer(pubs, now))
 
     def on_notify(self) -> tuple[Iterable[ChannelPublication], bool]:
-        out = self.throttle.release(time.time()) if self.throttle else []
-        return out, StatefulBatchLogic.RETAIN
+        return self._observed(self.throttle.release(time.time()) if self.throttle else [])
 
     def on_eof(self) -> tuple[Iterable[ChannelPublication], bool]:
         # The input ended: what waits drains at the channel's rate before the flow ends. On a
         # requested stop it stays in state instead (recovery publishes it after a restart).
         out: list[ChannelPublication] = []
-        while self.throttle is not None and self.throttle.pending:
+        while self.throttle is not None and self.throttle.depth:
             if self.stop is not None and self.stop.is_set():
                 break
             wake = self.throttle.next_release(time.time()) or time.time()
             time.sleep(max(0.0, min(wake - time.time(), 1.0)))
             out += self.throttle.release(time.time())
-        return out, StatefulBatchLogic.RETAIN
+        return self._observed(out)
 
     def notify_at(self) -> datetime | None:
         wake = self.throttle.next_release(time.time()) if self.throttle else None
@@ -260,7 +272,6 @@ def channel_stages(
     publish_in.append(
         op.map("kit_publications", op.key_rm("kits_unkeyed", kits), lambda p: (p.channel, (p.channel, p)))
     )
-    rates = {c.name: c.max_updates_per_s for c in policy.channels}
     return op.stateful_batch(
-        "publish", op.merge("publish_inputs", *publish_in), lambda resume: PublishLogic(rates, resume, stop)
+        "publish", op.merge("publish_inputs", *publish_in), lambda resume: PublishLogic(policy, resume, stop)
     )

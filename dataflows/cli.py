@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from dataflows.config import RECOVERY_PARTITIONS
+from operators.exceptions import SkuflowError
 
 if TYPE_CHECKING:
     from connectors.policy_file import ControlSource
@@ -31,6 +32,35 @@ if TYPE_CHECKING:
     from serving.store import StoreWriter
 
 DEFAULT_PORT = 8000
+
+
+def _count(low: int, high: int = 2**31 - 1) -> Any:
+    """An argparse type: an integer from `low` to `high`, else a one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number above 0")
+    return value
+
+
+PORT = _count(1, 65535)
 REPLAY_BATCH = 8192  # a bulk job: coalesce more per key (like Kafka Streams' record cache)
 EVENTS, SNAPSHOTS, EXCEPTIONS = "inventory.events.v1", "inventory.snapshots.v1", "inventory.exceptions.v1"
 
@@ -39,13 +69,18 @@ def _flow_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--item-master", type=Path, help="CSV `sku,uom,factor` for unit conversion to EA")
     p.add_argument("--horizon", default="24h", help="lateness horizon: exact re-ordering window (default 24h)")
     p.add_argument("--dedup-retention", default="7d", help="how long event ids are remembered (default 7d)")
+    p.add_argument(
+        "--max-ahead",
+        default="1h",
+        help="reject events dated further ahead of the clock at arrival as future_event (default 1h; 0: off)",
+    )
     p.add_argument("--changes-format", choices=("jsonl", "avro"), default="jsonl", help="change stream file format")
-    p.add_argument("--workers", type=int, default=1, help="Bytewax worker threads (default 1)")
+    p.add_argument("--workers", type=_count(1, 64), default=1, help="Bytewax worker threads (default 1)")
     p.add_argument("--epoch-interval", default="10s", help="how often state is snapshotted for recovery (default 10s)")
     p.add_argument("--policy", type=Path, help="channel policy (YAML): publish every channel's availability")
     p.add_argument(
         "--recovery-partitions",
-        type=int,
+        type=_count(1, 4096),
         default=RECOVERY_PARTITIONS,
         help=f"SQLite files a new recovery dir spreads state over (default {RECOVERY_PARTITIONS}; "
         "more keys restart faster with more)",
@@ -83,6 +118,7 @@ def _config(args: argparse.Namespace, **extra: object) -> FlowConfig:
             item_master=args.item_master,
             horizon=args.horizon,
             dedup_retention=args.dedup_retention,
+            max_ahead=args.max_ahead,
             changes_format=args.changes_format,
             workers=args.workers,
             recovery_partitions=args.recovery_partitions,
@@ -500,17 +536,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="the embedded default: simulator -> dataflow -> store -> API",
         description="Run a simulated distributor through the real dataflow and serve the API.",
     )
-    up.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)), help="API port (8000)")
+    up.add_argument("--port", type=PORT, default=int(os.environ.get("PORT", DEFAULT_PORT)), help="API port (8000)")
     up.add_argument("--host", default="127.0.0.1", help="API address (127.0.0.1)")
-    up.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    up.add_argument("--duration", type=_positive_number, help="stop after this many seconds (default: until Ctrl-C)")
     up.add_argument(
-        "--rate", type=float, default=1000, help="simulated operations per second, about 0.8 events each (1000)"
+        "--rate",
+        type=_positive_number,
+        default=1000,
+        help="simulated operations per second, about 0.8 events each (1000)",
     )
-    up.add_argument("--skus", type=int, default=2000, help="SKUs in the simulated catalogue (2000)")
+    up.add_argument("--skus", type=_count(1), default=2000, help="SKUs in the simulated catalogue (2000)")
     up.add_argument("--seed", type=int, default=7, help="simulator seed")
     up.add_argument(
         "--metrics-port",
-        type=int,
+        type=_count(0, 65535),
         default=None,
         help="port for the dataflow's Prometheus metrics (default: API port + 1; 0 = off)",
     )
@@ -531,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--no-recovery", action="store_true", help="do not keep Bytewax recovery state")
     replay.add_argument(
         "--batch-size",
-        type=int,
+        type=_count(1, 1_000_000),
         default=REPLAY_BATCH,
         help=f"records read per batch ({REPLAY_BATCH:,}); a key's changes within a batch "
         "coalesce into one snapshot that carries all their correlation ids",
@@ -547,10 +586,10 @@ def build_parser() -> argparse.ArgumentParser:
         "DIR/store (offsets kept there, so a restart resumes) and serves it.",
     )
     serve.add_argument("--state-dir", type=Path, required=True)
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--port", type=PORT, default=DEFAULT_PORT)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--log-level", default="warning")
-    serve.add_argument("--workers", type=int, default=1, help="HTTP worker processes (1)")
+    serve.add_argument("--workers", type=_count(1, 256), default=1, help="HTTP worker processes (1)")
     serve.add_argument("--bootstrap", help="Kafka bootstrap servers: materialize the snapshots topic")
     serve.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
     serve.add_argument("--schema-registry", help="schema registry URL, for Confluent-framed snapshots")
@@ -580,7 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--topic", default=EVENTS, help=f"input topic ({EVENTS})")
     produce.add_argument("--framing", choices=("single-object", "confluent"), default="single-object")
     produce.add_argument("--schema-registry", help="schema registry URL (needed for --framing confluent)")
-    produce.add_argument("--partitions", type=int, default=4, help="partitions if the topic is created (4)")
+    produce.add_argument(
+        "--partitions", type=_count(1, 10_000), default=4, help="partitions if the topic is created (4)"
+    )
     produce.set_defaults(func=cmd_produce)
 
     runp = sub.add_parser(
@@ -594,12 +635,12 @@ def build_parser() -> argparse.ArgumentParser:
     runp.add_argument("--topic", default=EVENTS, help=f"input topic ({EVENTS})")
     runp.add_argument("--snapshots-topic", default=SNAPSHOTS)
     runp.add_argument("--exceptions-topic", default=EXCEPTIONS)
-    runp.add_argument("--partitions", type=int, default=4, help="partitions of topics this creates (4)")
+    runp.add_argument("--partitions", type=_count(1, 10_000), default=4, help="partitions of topics this creates (4)")
     runp.add_argument("--schema-registry", help="schema registry URL (Confluent framing in and out)")
     runp.add_argument("--state-dir", type=Path, required=True)
     runp.add_argument("--recovery-dir", type=Path, help="Bytewax recovery dir (default STATE_DIR/recovery)")
     runp.add_argument("--no-recovery", action="store_true")
-    runp.add_argument("--process-id", type=int, help="this process's index in --addresses")
+    runp.add_argument("--process-id", type=_count(0, 4095), help="this process's index in --addresses")
     runp.add_argument("--addresses", help='every process, "host1:port;host2:port"')
     runp.add_argument("--until-end", action="store_true", help="stop once every input partition is read to its end")
     _flow_args(runp)
@@ -620,13 +661,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate a deterministic event file (and its item master) from the "
         "simulator, for replays, tests and benchmarks.",
     )
-    simulate.add_argument("--events", type=int, required=True, help="how many events")
+    simulate.add_argument("--events", type=_count(0, 10**10), required=True, help="how many events")
     simulate.add_argument("--out", type=Path, required=True, help="output file")
     simulate.add_argument("--format", choices=("jsonl", "avro"), default="avro")
     simulate.add_argument("--item-master-out", type=Path, required=True, help="CSV to write the item master to")
-    simulate.add_argument("--skus", type=int, default=2000)
+    simulate.add_argument("--skus", type=_count(1), default=2000)
     simulate.add_argument("--seed", type=int, default=7)
-    simulate.add_argument("--rate", type=float, default=2000, help="simulated events per second of event time")
+    simulate.add_argument(
+        "--rate", type=_positive_number, default=2000, help="simulated events per second of event time"
+    )
     simulate.add_argument("--start-ms", type=int, default=1_780_000_000_000, help="event time of the first event")
     simulate.set_defaults(func=cmd_simulate)
     return parser
@@ -637,7 +680,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "metrics_port", 0) is None:
         args.metrics_port = args.port + 1
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except SkuflowError as exc:  # a bad input file or setting: one line that says what to fix
+        print(f"skuflow: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -11,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from operators import FoldSettings, ItemMaster
 from operators.durations import parse_duration
+from operators.exceptions import ItemMasterError
 
 # Bytewax's keyed state is small now (the fold's ledgers live in the ledger store; Bytewax
 # holds two integers per key group), and each partition touched by an epoch costs an
@@ -30,6 +30,9 @@ class FlowConfig(BaseModel):
     item_master: Path | None = None
     horizon: Duration = Field(timedelta(hours=24), description="Exact re-ordering window for late events")
     dedup_retention: Duration = Field(timedelta(days=7), description="How long event ids are remembered")
+    max_ahead: Duration = Field(
+        timedelta(hours=1), description="Events dated further ahead of the clock at arrival are rejected (0: off)"
+    )
     changes_format: Literal["jsonl", "avro"] = "jsonl"
     workers: int = Field(1, ge=1, le=64)
     epoch_interval: Duration = timedelta(seconds=10)
@@ -72,8 +75,21 @@ class FlowConfig(BaseModel):
             dedup_retention_ms=int(self.dedup_retention.total_seconds() * 1000),
         )
 
+    @property
+    def max_ahead_ms(self) -> int:
+        return int(self.max_ahead.total_seconds() * 1000)
+
     def load_item_master(self) -> ItemMaster:
+        """The item master file, parsed; `ItemMasterError` names the file and line of a mistake."""
         if self.item_master is None:
             return ItemMaster()
-        with open(self.item_master, newline="") as f:
-            return ItemMaster.from_rows(csv.DictReader(f))
+        try:
+            data = self.item_master.read_bytes()
+            if b"\x00" in data:
+                raise ItemMasterError(f"{self.item_master}: a binary file, not CSV text")
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ItemMasterError(f"{self.item_master}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except OSError as exc:
+            raise ItemMasterError(f"{self.item_master}: cannot read it ({exc.strerror})") from None
+        return ItemMaster.parse(text, str(self.item_master))

@@ -94,13 +94,16 @@ def build_flow(
     flow_id: str = "skuflow",
     *,
     ledgers: LedgerStore,
+    max_ahead_ms: int = 0,
 ) -> Dataflow:
     """The flow; `wire` decodes Avro message bytes (Kafka), else bytes are JSON (files).
     With a `policy`, the channel stages publish every channel's figures too. `ledgers`
-    keeps the fold's state."""
+    keeps the fold's state. Events dated more than `max_ahead_ms` after the clock at
+    arrival are `future_event` rejections (0: no guard)."""
     flow = Dataflow(flow_id)
     raw = op.input("events_in", flow, source)
-    routed = op.flat_map_batch("decode_validate_route", raw, _counting(Decoder(item_master, wire)))
+    decoder = Decoder(item_master, wire, max_ahead_ms)
+    routed = op.flat_map_batch("decode_validate_route", raw, _counting(decoder))
     by_key = op.branch("has_key", routed, lambda item: item[0] is not None)
     folded = op.stateful_batch(
         "fold",

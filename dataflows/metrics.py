@@ -11,6 +11,10 @@ LATE = Counter("skuflow_events_late_total", "Postings that arrived out of order 
 REJECTED = Counter("skuflow_events_rejected_total", "Entries of the exceptions stream", ["reason"])
 SNAPSHOTS = Counter("skuflow_snapshots_emitted_total", "Availability snapshots emitted")
 KEYS = Gauge("skuflow_keys", "sku x location keys held by this process")
+CHANNEL_QUEUE = Gauge("skuflow_channel_queue_depth", "SKUs whose figure waits for a throttled channel", ["channel"])
+CHANNEL_OLDEST_WAIT = Gauge(
+    "skuflow_channel_oldest_wait_seconds", "How long the longest-waiting figure has waited", ["channel"]
+)
 LAST_EVENT_TIME = Gauge("skuflow_last_event_time_ms", "Latest occurred_at folded (epoch ms)")
 
 

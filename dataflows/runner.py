@@ -31,7 +31,7 @@ from operators import AvailabilitySnapshot, Rejection
 from operators._native import snapshot_avro, snapshot_json
 from operators.policy import Policy
 from operators.publication import ChannelPublication
-from operators.routing import KEY_GROUPS
+from operators.routing import KEY_GROUPS, key_of
 
 
 def _snapshot_record(snapshot: AvailabilitySnapshot) -> dict[str, Any]:
@@ -127,7 +127,7 @@ def kafka_outputs(
 
     def encode_snapshot(s: AvailabilitySnapshot) -> tuple[bytes | None, bytes]:
         data = snapshot_avro(s, snap_wire.header(snap_subject))
-        return f"{s.sku}|{s.location}".encode(), data or frame(snap_wire, snapshots_topic, s.to_dict())
+        return key_of(s.sku, s.location).encode(), data or frame(snap_wire, snapshots_topic, s.to_dict())
 
     def encode_reject(r: Rejection) -> tuple[bytes | None, bytes]:
         metrics.REJECTED.labels(r.reason.value).inc()
@@ -136,7 +136,7 @@ def kafka_outputs(
     pub_wire = AvroWire(schemas.CHANNEL_AVAILABILITY, registry_url)
 
     def encode_publication(p: ChannelPublication) -> tuple[bytes | None, bytes]:
-        key = f"{p.sku}|{p.account}" if p.account else p.sku
+        key = key_of(p.sku, p.account) if p.account else p.sku
         return key.encode(), frame(pub_wire, channel_topic(p.channel), p.to_dict())
 
     publications: tuple[Any, ...] = ()
@@ -212,6 +212,7 @@ def run(
         policy,
         control,
         ledgers=ledgers,
+        max_ahead_ms=config.max_ahead_ms,
     )
     recovery = _recovery(config, process_id)
     before = (

@@ -12,10 +12,9 @@ class RecordDecoder:
         factors: dict[tuple[str, str], int],
         classes: tuple[Any, Any, list[Any], list[Any], list[Any]],
         groups: list[str],
-        datetime_range: bool,
     ) -> None: ...
     def decode(
-        self, data: bytes, start: int, skip: int, count: int
+        self, data: bytes, start: int, skip: int, count: int, latest: int
     ) -> tuple[list[Any], list[tuple[int, int, int]], int, int]: ...
 
 class Ledger:

@@ -170,55 +170,136 @@ def _merged(older: tuple[str, ...], newer: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(older + newer))[-MAX_IDS:]
 
 
+URGENT, DECREASE, INCREASE = 0, 1, 2
+"""Risk classes of a waiting figure, against what the channel was last told: a fall to
+zero or below the low-stock threshold, or by half or more (an unpublished decrease is an
+oversell); any other decrease; an increase or a first figure (only a missed sale)."""
+
+PubKey = tuple[str, str | None]
+
+
+def risk(p: ChannelPublication, low_stock: int) -> int:
+    """The risk class of publishing `p` late (see URGENT)."""
+    if p.previous is None or p.available >= p.previous:
+        return INCREASE
+    if p.available == 0 or p.available < low_stock or 2 * p.available <= p.previous:
+        return URGENT
+    return DECREASE
+
+
+@dataclass(slots=True)
+class Waiting:
+    """A coalesced publication and since when its SKU has waited (wall-clock seconds)."""
+
+    pub: ChannelPublication
+    since: float
+
+
+def _coalesced(waiting: ChannelPublication, p: ChannelPublication) -> ChannelPublication:
+    """The newest figure, against the oldest `previous` (what the channel was last told),
+    with the newest of both publications' ids (at most MAX_IDS each)."""
+    return replace(
+        p,
+        previous=waiting.previous,
+        cause_event_ids=_merged(waiting.cause_event_ids, p.cause_event_ids),
+        correlation_ids=_merged(waiting.correlation_ids, p.correlation_ids),
+    )
+
+
 @dataclass(slots=True)
 class Throttle:
     """At most `per_s` publications a second for one channel (None: no limit), as a token
-    bucket of one second's burst; while throttled, the newest publication per SKU waits."""
+    bucket of one second's burst. While throttled, the newest figure per SKU waits in the
+    place its SKU first took, in one queue per risk class: urgent figures go out first,
+    then decreases, then increases; but a figure that has waited a whole queue cycle (the
+    time to publish everything waiting once) goes before newer ones, taking turns with
+    urgent figures, so no SKU starves."""
 
     per_s: float | None
     tokens: float = 0.0
     refilled_at: float = 0.0
-    pending: dict[tuple[str, str | None], ChannelPublication] = field(default_factory=dict)
+    low_stock: int = 0
+    queues: tuple[dict[PubKey, Waiting], ...] = field(default_factory=lambda: ({}, {}, {}))
+    overdue_turn: bool = False  # whose turn it is when urgent and overdue figures both wait
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.per_s, self.tokens, self.refilled_at, self.low_stock, self.queues, self.overdue_turn)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        if len(state) == 4:  # from before the risk queues: (per_s, tokens, refilled_at, {key: publication})
+            per_s, tokens, refilled_at, pending = state
+            state = (per_s, tokens, refilled_at, 0, ({}, {}, {}), False)
+            self.__setstate__(state)
+            for key, pub in pending.items():
+                self.queues[risk(pub, 0)][key] = Waiting(pub, refilled_at)
+            return
+        self.per_s, self.tokens, self.refilled_at, self.low_stock, self.queues, self.overdue_turn = state
+
+    @property
+    def depth(self) -> int:
+        """How many SKUs (and account views) wait."""
+        return sum(len(q) for q in self.queues)
+
+    def oldest_wait(self, now: float) -> float:
+        """How long the longest-waiting figure has waited, in seconds (0 when none waits)."""
+        heads = [next(iter(q.values())).since for q in self.queues[1:] if q]
+        heads += [w.since for w in self.queues[URGENT].values()]  # promoted ones keep their age
+        return max(0.0, now - min(heads)) if heads else 0.0
 
     def offer(self, pubs: list[ChannelPublication], now: float) -> list[ChannelPublication]:
         """Queue `pubs` (newest wins per SKU) and return what may go out at `now`."""
         for p in pubs:
             key = (p.sku, p.account)
-            waiting = self.pending.pop(key, None)
-            if waiting is not None:  # coalesce, keeping the oldest known 'previous'
-                p = ChannelPublication(
-                    p.sku,
-                    p.channel,
-                    p.available,
-                    waiting.previous,
-                    p.version,
-                    p.as_of,
-                    p.policy_version,
-                    waiting.cause_event_ids + p.cause_event_ids,
-                    waiting.correlation_ids + p.correlation_ids,
-                    p.account,
-                )
-            self.pending[key] = p
+            held = next((c for c, q in enumerate(self.queues) if key in q), None)
+            if held is None:
+                self.queues[risk(p, self.low_stock)][key] = Waiting(p, now)
+                continue
+            waiting = self.queues[held][key]
+            waiting.pub = _coalesced(waiting.pub, p)  # in place: the SKU keeps its place
+            if risk(waiting.pub, self.low_stock) < held:  # it became riskier: move up
+                del self.queues[held][key]
+                self.queues[risk(waiting.pub, self.low_stock)][key] = waiting
         return self.release(now)
+
+    def _take(self, now: float, patience: float) -> ChannelPublication:
+        """The next figure to go out: the head of the riskiest class that has one, but a
+        lower class's oldest once it has waited `patience`; when urgent figures and such
+        overdue ones both wait, they take turns, so neither can starve the other."""
+        due = [
+            (q[k].since, c)
+            for c in (DECREASE, INCREASE)
+            if (q := self.queues[c]) and now - q[k := next(iter(q))].since >= patience
+        ]
+        urgent = bool(self.queues[URGENT])
+        if due and urgent:
+            self.overdue_turn = not self.overdue_turn
+        if due and (self.overdue_turn or not urgent):
+            cls = min(due)[1]
+        else:
+            cls = next(c for c, q in enumerate(self.queues) if q)
+        queue = self.queues[cls]
+        return queue.pop(next(iter(queue))).pub
 
     def release(self, now: float) -> list[ChannelPublication]:
         """What may go out at `now` (wall-clock seconds), stamped with `published_at`."""
+        depth = self.depth
         if self.per_s is None:
-            out = list(self.pending.values())
-            self.pending.clear()
+            n, patience = depth, float("inf")
         else:
             self.tokens = min(self.per_s, self.tokens + (now - self.refilled_at) * self.per_s)
             self.refilled_at = now
-            n = min(int(self.tokens), len(self.pending))
+            n = min(int(self.tokens), depth)
             if n <= 0:
                 return []
             self.tokens -= n
-            out = [self.pending.pop(k) for k in list(self.pending)[:n]]  # oldest first
+            patience = max(1.0, depth / self.per_s)
         stamp = int(now * 1000)
-        return [replace(p, published_at=stamp) for p in out]
+        return [replace(self._take(now, patience), published_at=stamp) for _ in range(n)]
 
     def next_release(self, now: float) -> float | None:
         """When the next waiting publication may go out, or None if nothing waits."""
-        if not self.pending or self.per_s is None:
-            return None if not self.pending else now
+        if not self.depth:
+            return None
+        if self.per_s is None:
+            return now
         return now + max(0.0, (1.0 - self.tokens) / self.per_s)

@@ -10,6 +10,7 @@ from typing import Any
 class Reason(StrEnum):
     # Validation: the event changes nothing.
     MISSING_KEY = "missing_key"
+    BAD_KEY = "bad_key"
     UNKNOWN_UOM = "unknown_uom"
     BAD_QUANTITY = "bad_quantity"
     MISSING_ORDER_ID = "missing_order_id"
@@ -17,6 +18,7 @@ class Reason(StrEnum):
     BAD_COUNTERPART = "bad_counterpart"
     MISSING_DISPOSITION = "missing_disposition"
     UNDECODABLE = "undecodable"
+    FUTURE_EVENT = "future_event"
     # Fold: decided against the key's state.
     CONFLICTING_DUPLICATE = "conflicting_duplicate"
     LATE_BEYOND_HORIZON = "late_beyond_horizon"

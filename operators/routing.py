@@ -22,9 +22,24 @@ with 64 groups, 55-144 ms (median 72) with 16."""
 GROUPS: tuple[str, ...] = tuple(f"g{i:02d}" for i in range(KEY_GROUPS))
 
 
+_ESCAPES = str.maketrans({"%": "%25", "|": "%7C"})
+
+
 def key_of(sku: str, location: str) -> str:
-    """The stream key of one (sku, location); also the Kafka message key."""
-    return f"{sku}|{location}"
+    """The stream key of one (sku, location), also the Kafka message key: `sku|location`
+    with `%` and `|` percent-escaped in each part, so no two pairs share a key (the
+    native decoder makes the same)."""
+    return f"{sku.translate(_ESCAPES)}|{location.translate(_ESCAPES)}"
+
+
+def parts_of(key: str) -> tuple[str, str]:
+    """The (sku, location) of a stream key: `key_of`'s inverse."""
+    sku, location = key.split("|")
+    return _unescape(sku), _unescape(location)
+
+
+def _unescape(part: str) -> str:
+    return part.replace("%7C", "|").replace("%25", "%")
 
 
 def group_of(key: str) -> str:

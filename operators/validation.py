@@ -6,7 +6,9 @@ original payload travels with the rejection.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
 from typing import Any
@@ -16,6 +18,17 @@ from operators.item_master import BASE_UOM, ItemMaster
 from operators.rejects import Reason, Rejection
 
 _INT64_MAX = 2**63 - 1
+# One range of `occurred_at` for every format: what a datetime holds (0001-01-01 to
+# 9999-12-31, in epoch millis), so JSON, Avro files and Kafka all accept the same times.
+MIN_OCCURRED_AT = -62_135_596_800_000
+MAX_OCCURRED_AT = 253_402_300_799_999
+# The longest sku, location, counterpart or account, in UTF-8 bytes: keys travel in
+# Kafka message keys, store keys and URLs.
+MAX_KEY_BYTES = 256
+# No key part may hold a control character (C0, DEL, C1) or an unpaired surrogate: they
+# cannot be told apart in logs, URLs and store keys (NUL is the store's separator).
+_BAD_KEY_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # A trillion base units per event: far beyond any real movement, and it keeps every
 # running total inside Avro's long and JSON's exact-integer range (2**53).
 MAX_BASE_QTY = 10**12
@@ -77,6 +90,24 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value != "" else None
 
 
+def key_problem(name: str, value: str) -> str | None:
+    """Why `value` cannot be a key part (`bad_key`), or None."""
+    if len(value) * 4 > MAX_KEY_BYTES and len(value.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        return f"{name} is longer than {MAX_KEY_BYTES} UTF-8 bytes"
+    bad = _BAD_KEY_CHAR.search(value)
+    if bad is not None:
+        return f"{name} holds the control character or lone surrogate U+{ord(bad.group()):04X}"
+    return None
+
+
+def _unpaired_surrogate(raw: Mapping[str, Any]) -> str | None:
+    """The first field whose text holds an unpaired surrogate (it has no UTF-8 form)."""
+    for name, value in raw.items():
+        if isinstance(value, str) and not value.isascii() and _SURROGATE.search(value):
+            return str(name)
+    return None
+
+
 def _reject(
     reason: Reason, detail: str, raw: Any, origin: str | None, fields: dict[str, Any] | None = None
 ) -> Rejection:
@@ -104,22 +135,28 @@ def payload_digest(fields: Mapping[str, Any]) -> int:
     return stable_hash(repr(tuple(map(fields.get, PAYLOAD_FIELDS))))
 
 
-def validate(raw: Any, item_master: ItemMaster, origin: str | None = None) -> InventoryEvent | Rejection:
-    """Check one raw event against the schema and the rules of the issue.
+def validate(
+    raw: Any, item_master: ItemMaster, origin: str | None = None, latest_ms: int = MAX_OCCURRED_AT
+) -> InventoryEvent | Rejection:
+    """Check one raw event against the schema and the rules of the README.
 
-    Rules, in order: structure (`undecodable`), `missing_key`, `unknown_uom`,
-    `bad_quantity`, `missing_order_id`, `missing_channel`, `bad_counterpart`,
-    `missing_disposition`.
+    Rules, in order: structure (`undecodable`), `missing_key`, `bad_key`,
+    `future_event` (`occurred_at` after `latest_ms`: the arrival clock plus the guard),
+    `unknown_uom`, `bad_quantity`, `missing_order_id`, `missing_channel`,
+    `bad_counterpart`, `missing_disposition`.
     """
     if not isinstance(raw, Mapping):
         return _reject(
             Reason.UNDECODABLE, f"expected a JSON object / Avro record, got {type(raw).__name__}", raw, origin
         )
-
     event_id = raw.get("event_id")
-    if not isinstance(event_id, str) or not event_id:
-        return _reject(Reason.UNDECODABLE, "event_id must be a non-empty string", raw, origin)
+    if not isinstance(event_id, str) or not event_id or _SURROGATE.search(event_id):
+        return _reject(Reason.UNDECODABLE, "event_id must be a non-empty string of Unicode text", raw, origin)
     fields: dict[str, Any] = {"event_id": event_id}
+    broken = _unpaired_surrogate(raw)
+    if broken is not None:
+        detail = f"{broken} holds an unpaired surrogate: not Unicode text"
+        return _reject(Reason.UNDECODABLE, detail, raw, origin, fields)
     fields["correlation_id"] = _str_or_none(raw.get("correlation_id"))
     type_raw = raw.get("event_type")
     etype = _EVENT_TYPES.get(type_raw) if isinstance(type_raw, str) else None
@@ -127,8 +164,14 @@ def validate(raw: Any, item_master: ItemMaster, origin: str | None = None) -> In
         return _reject(Reason.UNDECODABLE, f"unknown event_type {type_raw!r}", raw, origin, fields)
     fields["event_type"] = etype.value
     occurred_at = to_epoch_millis(raw.get("occurred_at"))
-    if occurred_at is None or not -_INT64_MAX <= occurred_at <= _INT64_MAX:
-        return _reject(Reason.UNDECODABLE, "occurred_at must be epoch millis or ISO-8601", raw, origin, fields)
+    if occurred_at is None or not MIN_OCCURRED_AT <= occurred_at <= MAX_OCCURRED_AT:
+        return _reject(
+            Reason.UNDECODABLE,
+            "occurred_at must be epoch millis or ISO-8601 between years 1 and 9999",
+            raw,
+            origin,
+            fields,
+        )
     fields["occurred_at"] = occurred_at
     sequence = raw.get("source_sequence", 0)
     if sequence is None:
@@ -145,6 +188,9 @@ def validate(raw: Any, item_master: ItemMaster, origin: str | None = None) -> In
         if value is not None and not isinstance(value, str):
             return _reject(Reason.UNDECODABLE, f"{name} must be a string or null", raw, origin, fields)
         fields[name] = value if value else None
+    counterpart = fields["counterpart_location"]
+    if counterpart is not None and not counterpart.strip():
+        fields["counterpart_location"] = None  # blank, as a blank location is missing
     status_raw = raw.get("status")
     status = _STATUSES.get(status_raw) if isinstance(status_raw, str) else None
     if status_raw is not None and status is None:
@@ -166,6 +212,24 @@ def validate(raw: Any, item_master: ItemMaster, origin: str | None = None) -> In
 
     if not isinstance(sku, str) or not sku.strip() or not isinstance(location, str) or not location.strip():
         return _reject(Reason.MISSING_KEY, "sku and location must be non-empty strings", raw, origin, fields)
+    keyed = [("sku", sku), ("location", location), ("counterpart_location", fields["counterpart_location"])]
+    keyed.append(("account_id", fields["account_id"]))
+    for name, value in keyed:
+        problem = key_problem(name, value) if value is not None else None
+        if problem is not None:  # not keyed: the key itself is what is wrong
+            return _reject(Reason.BAD_KEY, problem, raw, origin, {**fields, "sku": None, "location": None})
+    if occurred_at > latest_ms:
+        # Keyed (a re-send is reported once) but not remembered at its far-off time.
+        return replace(
+            _reject(
+                Reason.FUTURE_EVENT,
+                f"occurred_at {occurred_at} is after {latest_ms}, the latest the arrival clock allows",
+                raw,
+                origin,
+                fields,
+            ),
+            occurred_at=None,
+        )
     factor = item_master.factor(sku, uom) if isinstance(uom, str) else None
     if factor is None:
         return _reject(

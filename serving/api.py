@@ -11,14 +11,17 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException
 
 from serving.models import (
     MAX_BATCH,
@@ -81,6 +84,26 @@ class _Metrics:
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
+class _RawSegments:
+    """Pure ASGI middleware: routes match the path as the client encoded it, so a key part
+    holding `/` (sent as %2F) stays one segment; `segment` decodes each path parameter
+    once. (Starlette would route on the decoded path, where %2F is a separator.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        raw = scope.get("raw_path") if scope["type"] == "http" else None
+        if raw:
+            scope = {**scope, "path": raw.split(b"?", 1)[0].decode("utf-8", "replace")}
+        await self.app(scope, receive, send)
+
+
+def segment(value: str) -> str:
+    """A path parameter's text: percent-decoded once (see `_RawSegments`)."""
+    return unquote(value, errors="replace")
+
+
 class _FastGet:
     """Pure ASGI fast path for the hottest route, GET /v1/availability/{sku}/{location}:
     the stored bytes go out without routing, dependency injection or a Response object
@@ -97,7 +120,7 @@ class _FastGet:
             if len(parts) == 5 and parts[1] == "v1" and parts[2] == "availability" and parts[3] and parts[4]:
                 start = time.perf_counter()
                 store = self.holder.get("store")
-                body = store.get(parts[3], parts[4]) if store is not None else None
+                body = store.get(segment(parts[3]), segment(parts[4])) if store is not None else None
                 if body is not None:
                     await send({"type": "http.response.start", "status": 200, "headers": _JSON_HEADERS})
                     await send({"type": "http.response.body", "body": body})
@@ -107,8 +130,14 @@ class _FastGet:
         await self.app(scope, receive, send)
 
 
+def problem(status: int, message: str) -> JSONResponse:
+    """Every error's shape: `{"error": slug of the status, "message": what to fix}`."""
+    slug = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    return JSONResponse({"error": slug, "message": message}, status_code=status)
+
+
 def _not_found(message: str) -> JSONResponse:
-    return JSONResponse({"error": "not_found", "message": message}, status_code=404)
+    return problem(404, message)
 
 
 def _sku_json(sku: str, rows: list[bytes]) -> bytes:
@@ -159,17 +188,22 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         lifespan=lifespan,
     )
     app.add_middleware(_Metrics)
-    app.add_middleware(_FastGet, holder=holder)  # outermost: hits never reach the stack below
+    app.add_middleware(_FastGet, holder=holder)  # hits never reach the stack below
+    app.add_middleware(_RawSegments)  # outermost: every route sees the path as encoded
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', 'invalid')}" for err in exc.errors()
+        errors = [
+            {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "invalid"))} for err in exc.errors()
         ]
-        return JSONResponse(
-            {"error": "invalid_request", "message": "; ".join(problems), "detail": exc.errors()},
-            status_code=422,
-        )
+        if any(err.get("type") == "model_attributes_type" and err.get("loc") == ("body",) for err in exc.errors()):
+            return problem(415, "the body must be a JSON object (Content-Type: application/json)")
+        message = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
+        return JSONResponse({"error": "invalid_request", "message": message, "detail": errors}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail))
 
     @app.get(
         "/v1/availability/{sku}/{location}",
@@ -178,6 +212,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         summary="Availability of one SKU at one location",
     )
     async def one(sku: str, location: str) -> Response:
+        sku, location = segment(sku), segment(location)
         body = holder["store"].get(sku, location)
         if body is None:
             return _not_found(f"no availability for sku {sku!r} at location {location!r}")
@@ -190,6 +225,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         summary="Availability of one SKU at every location, with totals",
     )
     async def by_sku(sku: str) -> Response:
+        sku = segment(sku)
         rows = holder["store"].locations(sku)
         if not rows:
             return _not_found(f"no availability for sku {sku!r}")
@@ -211,6 +247,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         summary="What one channel may sell of one SKU",
     )
     async def channel_one(channel: str, sku: str) -> Response:
+        channel, sku = segment(channel), segment(sku)
         body = holder["store"].channel(channel, sku)
         if body is None:
             return _not_found(f"no published availability for sku {sku!r} on channel {channel!r}")
@@ -222,6 +259,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         summary=f"What one channel may sell of up to {MAX_BATCH} SKUs",
     )
     async def channel_batch(channel: str, request: BatchRequest) -> Response:
+        channel = segment(channel)
         store = holder["store"]
         return _batch(request.skus, lambda sku: store.channel(channel, sku))
 
@@ -232,6 +270,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         summary="What one account may buy of one SKU: its channel's pool plus its ring-fenced stock",
     )
     async def account_one(account: str, sku: str) -> Response:
+        account, sku = segment(account), segment(sku)
         store = holder["store"]
         body = store.account(account, sku)
         if body is None:

@@ -97,7 +97,6 @@ pub(crate) fn check_enums(
 struct RecordDecoder {
     fields: Vec<Field>,
     factors: HashMap<String, HashMap<String, i64>>,
-    datetime_range: bool,
     event_cls: PyObject,
     posting_cls: PyObject,
     tuple_new: PyObject,
@@ -162,7 +161,7 @@ impl RecordDecoder {
         location: &str,
         counterpart: bool,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let key = format!("{sku}|{location}");
+        let key = key_of(sku, location);
         let group =
             self.groups[crc32fast::hash(key.as_bytes()) as usize % self.groups.len()].bind(py);
         let flag = PyBool::new(py, counterpart);
@@ -175,12 +174,29 @@ impl RecordDecoder {
     }
 }
 
+/// `operators.routing.key_of`: `sku|location`, `%` and `|` percent-escaped in each.
+fn key_of(sku: &str, location: &str) -> String {
+    let mut key = String::with_capacity(sku.len() + location.len() + 1);
+    for (i, part) in [sku, location].into_iter().enumerate() {
+        if i == 1 {
+            key.push('|');
+        }
+        for c in part.chars() {
+            match c {
+                '%' => key.push_str("%25"),
+                '|' => key.push_str("%7C"),
+                _ => key.push(c),
+            }
+        }
+    }
+    key
+}
+
 #[pymethods]
 impl RecordDecoder {
     /// `layout`: the writer's fields in order, each (slot in PAYLOAD_FIELDS or -1 to
     /// skip, kind, enum symbols, union branches as (kind, symbols)). `classes`: (InventoryEvent, Posting,
     /// EventType, Status, Disposition). `groups`: the key group names, by crc32 % len.
-    /// `datetime_range`: timestamps must fit a datetime (container files read them as one).
     #[new]
     fn new(
         py: Python<'_>,
@@ -194,7 +210,6 @@ impl RecordDecoder {
             Vec<PyObject>,
         ),
         groups: Vec<Py<PyString>>,
-        datetime_range: bool,
     ) -> PyResult<Self> {
         let (event_cls, posting_cls, event_types, statuses, dispositions) = classes;
         check_enums(py, &event_types, &statuses, &dispositions)?;
@@ -221,7 +236,6 @@ impl RecordDecoder {
         Ok(Self {
             fields,
             factors: by_sku,
-            datetime_range,
             event_cls,
             posting_cls,
             tuple_new,
@@ -232,7 +246,8 @@ impl RecordDecoder {
         })
     }
 
-    /// Decode `count` records from `data[start:]`, after skipping `skip` records there.
+    /// Decode `count` records from `data[start:]`, after skipping `skip` records there;
+    /// `latest` is the newest `occurred_at` the arrival clock allows (the future guard).
     ///
     /// Returns `(items, fallbacks, end, decoded)`: the routed postings in input order; for
     /// each record left to the reference, `(position in items, record number, byte start)`;
@@ -246,6 +261,7 @@ impl RecordDecoder {
         start: usize,
         skip: usize,
         count: usize,
+        latest: i64,
     ) -> PyResult<(Bound<'py, PyList>, Vec<(usize, usize, usize)>, usize, usize)> {
         let items = PyList::empty(py);
         let mut fallbacks = Vec::new();
@@ -261,7 +277,7 @@ impl RecordDecoder {
             if read_record(&self.fields, data, &mut pos, &mut vals).is_err() {
                 return Ok((items, fallbacks, at, n));
             }
-            match validate(&vals, |s, u| self.factor(s, u), self.datetime_range) {
+            match validate(&vals, |s, u| self.factor(s, u), latest) {
                 None => fallbacks.push((items.len(), n, at)),
                 Some(e) => {
                     let event = self.event_object(py, &e)?;

@@ -53,15 +53,17 @@ pub const SOURCE_SEQUENCE: usize = 8;
 pub const OPTIONAL: [usize; 8] = [9, 10, 11, 12, 13, 14, 15, 18];
 const ORDER_ID: usize = 2; // index into OPTIONAL
 const CHANNEL: usize = 3;
+const ACCOUNT_ID: usize = 4;
 pub const COUNTERPART: usize = 5;
 pub const DISPOSITION: usize = 16;
 pub const STATUS: usize = 17;
 
 const MAX_BASE_QTY: i128 = 1_000_000_000_000;
-/// datetime's range in epoch millis: a container file's timestamp-millis outside it
-/// does not read as a datetime, so the reference path decides what happens.
-pub const DATETIME_MIN_MS: i64 = -62_135_596_800_000;
-pub const DATETIME_MAX_MS: i64 = 253_402_300_799_999;
+/// `operators.validation.MIN_OCCURRED_AT` / `MAX_OCCURRED_AT`: years 1 to 9999.
+pub const MIN_OCCURRED_AT: i64 = -62_135_596_800_000;
+pub const MAX_OCCURRED_AT: i64 = 253_402_300_799_999;
+/// `operators.validation.MAX_KEY_BYTES`.
+const MAX_KEY_BYTES: usize = 256;
 
 /// An accepted event: borrowed text, indices into the enum lists.
 pub struct Event<'a> {
@@ -95,6 +97,11 @@ fn blank(s: &str) -> bool {
         .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f))
 }
 
+/// A key part `key_problem` accepts (ASCII here): short enough, no control character.
+fn key_ok(s: &str) -> bool {
+    s.len() <= MAX_KEY_BYTES && !s.bytes().any(|b| b < 0x20 || b == 0x7f)
+}
+
 fn index_of(names: &[&str], s: &str) -> Option<usize> {
     names.iter().position(|n| *n == s)
 }
@@ -103,7 +110,7 @@ fn index_of(names: &[&str], s: &str) -> Option<usize> {
 pub fn validate<'a>(
     v: &[Val<'a>; SLOTS],
     factor: impl Fn(&str, &str) -> Option<i64>,
-    datetime_range: bool,
+    latest: i64,
 ) -> Option<Event<'a>> {
     // Every text is ASCII, so its repr (the digest's input) is computed exactly here.
     if v.iter().any(|x| matches!(x, Val::Str(s) if !s.is_ascii())) {
@@ -112,12 +119,9 @@ pub fn validate<'a>(
     let event_id = text(v[EVENT_ID]).filter(|s| !s.is_empty())?;
     let event_type = index_of(&EVENT_TYPES, text(v[EVENT_TYPE])?)?;
     let occurred_at = match v[OCCURRED_AT] {
-        Val::Long(t) if t != i64::MIN => t,
+        Val::Long(t) if (MIN_OCCURRED_AT..=MAX_OCCURRED_AT.min(latest)).contains(&t) => t,
         _ => return None,
     };
-    if datetime_range && !(DATETIME_MIN_MS..=DATETIME_MAX_MS).contains(&occurred_at) {
-        return None;
-    }
     let source_sequence = match v[SOURCE_SEQUENCE] {
         Val::Null => 0,
         Val::Long(s) if s != i64::MIN => s,
@@ -132,6 +136,7 @@ pub fn validate<'a>(
             Val::Long(_) => return None,
         };
     }
+    optional[COUNTERPART] = optional[COUNTERPART].filter(|c| !blank(c));
     let status = match v[STATUS] {
         Val::Null => None,
         Val::Str(s) => Some(index_of(&STATUSES, s)?),
@@ -140,6 +145,15 @@ pub fn validate<'a>(
     let disposition = text(v[DISPOSITION]).and_then(|s| index_of(&DISPOSITIONS, s));
     let sku = text(v[SKU]).filter(|s| !blank(s))?;
     let location = text(v[LOCATION]).filter(|s| !blank(s))?;
+    let keys = [
+        Some(sku),
+        Some(location),
+        optional[COUNTERPART],
+        optional[ACCOUNT_ID],
+    ];
+    if !keys.iter().flatten().all(|k| key_ok(k)) {
+        return None;
+    }
     let uom = match v[UOM] {
         Val::Null => "EA",
         Val::Str(s) => s,
