@@ -25,11 +25,12 @@ RawRecord = tuple[Any, str]
 
 def parse(payload: Any, origin: str, wire: AvroWire | None = None) -> Mapping[str, Any] | Rejection:
     """A record from a container reader as it is; bytes through the Avro `wire` when
-    given (Kafka), else JSON text or bytes (files). Anything unreadable is an
+    given (Kafka), else JSON text or bytes (files, and Kafka messages that are a JSON
+    object: they mean what the same JSON line means in a file). Anything unreadable is an
     `undecodable` rejection that keeps the original payload."""
     if isinstance(payload, Mapping):
         return payload
-    if wire is not None and isinstance(payload, bytes | bytearray):
+    if wire is not None and isinstance(payload, bytes | bytearray) and not _json_text(payload):
         try:
             return wire.decode(bytes(payload))
         except WireError as exc:
@@ -53,6 +54,11 @@ def parse(payload: Any, origin: str, wire: AvroWire | None = None) -> Mapping[st
 
 
 _BOM = b"\xef\xbb\xbf"
+
+
+def _json_text(payload: bytes | bytearray) -> bool:
+    """A message that is JSON, not Avro: both Avro framings start with 0x00 or 0xC3."""
+    return payload.removeprefix(_BOM).lstrip()[:1] == b"{"
 
 
 def wall_clock_ms() -> int:

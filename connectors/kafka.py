@@ -21,7 +21,7 @@ from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import Gauge
 
@@ -47,9 +47,24 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+def reachable(bootstrap: str, timeout_s: float = 10) -> AdminClient:
+    """An admin client of a broker that answers within `timeout_s`, else one ConnectorError
+    (librdkafka's own retries and log lines stay quiet meanwhile)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, "log.connection.close": False})
+    try:
+        admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise ConnectorError(
+            f"no Kafka broker answered at {bootstrap} within {timeout_s:g} s ({exc.args[0].str()}): "
+            "check --bootstrap and that the broker is up (make kafka-up starts a local one)"
+        ) from None
+    return admin
+
+
 def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30) -> dict[str, int]:
-    """Create missing topics; returns every topic's partition count."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    """Create missing topics; returns every topic's partition count. A broker that does not
+    answer within 10 s is a ConnectorError."""
+    admin = reachable(bootstrap)
     existing = admin.list_topics(timeout=timeout_s).topics
     missing = [NewTopic(s.name, s.partitions, 1, config=s.config) for s in specs if s.name not in existing]
     if missing:

@@ -201,9 +201,11 @@ def parse_policy(text: str, where: str = "policy") -> Policy:
 def load_policy(path: str | Path) -> Policy:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
         raise PolicyError(f"cannot read policy {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return parse_policy(text, str(path))
 
 
@@ -239,6 +241,16 @@ class _ControlPartition(StatefulSourcePartition[Control, None]):
             new = load_policy(self.path)
         except PolicyError as exc:
             log.error("policy reload refused, keeping version %s: %s", self.policy.version, exc)
+            return []
+        before, after = [c.name for c in self.policy.channels], [c.name for c in new.channels]
+        if sorted(before) != sorted(after):  # each channel has its own output, made at start
+            log.error(
+                "policy reload refused, keeping version %s: channels %s would become %s; a reload may "
+                "change every rule but the set of channels: restart the flow with the new file",
+                self.policy.version,
+                ", ".join(sorted(before)),
+                ", ".join(sorted(after)),
+            )
             return []
         update = PolicyUpdate(new)
         watched = {loc for loc, _ in self.policy.stale} | {loc for loc, _ in new.stale}

@@ -82,3 +82,33 @@ def test_missing_required_fields_point_at_the_parent() -> None:
 def test_an_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot read policy"):
         load_policy(tmp_path / "missing.yaml")
+
+
+def test_a_policy_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(EXAMPLE.read_bytes().replace(b"version", b"vers\xffion", 1))
+    with pytest.raises(PolicyError, match=r"policy.yaml: not UTF-8 text"):
+        load_policy(path)
+
+
+def test_a_reload_that_adds_a_channel_is_refused_and_the_running_policy_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from connectors.policy_file import ControlEvents, _ControlPartition
+
+    path = tmp_path / "policy.yaml"
+    text = EXAMPLE.read_text()
+    path.write_text(text)
+    policy = load_policy(path)
+    events = ControlEvents()
+    part = _ControlPartition(path, policy, True, events)
+    part.next_batch()  # the watch list
+    added = text.replace("channels:\n", "channels:\n  ebay:\n    locations: [WH-EAST]\n", 1)
+    assert "ebay" in [c.name for c in parse_policy(added).channels]  # a valid policy on its own
+    path.write_text(added.replace("2026-11-01", "2026-12-01", 1))
+    events.reload.set()
+    assert part.next_batch() == [] and part.policy is policy
+    assert "policy reload refused, keeping version 2026-11-01: channels" in caplog.text
+    path.write_text(text.replace("2026-11-01", "2026-12-02", 1))  # same channels: applied
+    events.reload.set()
+    assert part.next_batch() and part.policy.version == "2026-12-02"

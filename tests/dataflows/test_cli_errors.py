@@ -45,3 +45,27 @@ def test_numeric_options_are_checked(tmp_path: Path, option: list[str]) -> None:
     events.write_text("\n")
     result = skuflow("replay", str(events), "--state-dir", str(tmp_path / "s"), *option, check=False, timeout=60)
     assert option[0] in _one_line_error(result)
+
+
+def test_serve_without_a_store_is_one_line(tmp_path: Path) -> None:
+    result = skuflow("serve", "--state-dir", str(tmp_path / "nothing"), "--port", "1", check=False, timeout=60)
+    assert "no snapshot store" in _one_line_error(result)
+
+
+@pytest.mark.parametrize("command", ["run", "produce"])
+def test_an_unreachable_broker_fails_within_ten_seconds_in_one_line(tmp_path: Path, command: str) -> None:
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    events = tmp_path / "in.jsonl"
+    events.write_text("\n")
+    args = ["run", "--state-dir", str(tmp_path / "s")] if command == "run" else ["produce", str(events)]
+    started = time.monotonic()
+    result = skuflow(*args, "--bootstrap", f"127.0.0.1:{port}", check=False, timeout=60)
+    took = time.monotonic() - started
+    line = _one_line_error(result)
+    assert "no Kafka broker answered" in line and took < 15, (took, result.stderr)
+    assert len(result.stderr.strip().splitlines()) <= 3, result.stderr
