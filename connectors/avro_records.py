@@ -135,7 +135,7 @@ class RecordsDecoder:
                 cached = self._by_writer[id(writer)] = (writer, self._native(writer))
             native = cached[1]
             if native is not None:
-                items, fallbacks, end, decoded = native.decode(payload, start, 0, 1, latest)
+                items, fallbacks, end, decoded = native.decode(payload, start, 0, 1, (latest, origin, None))
                 if decoded == 1 and not fallbacks and end == len(payload):
                     return items
         return self._one(payload, origin, latest)
@@ -145,7 +145,8 @@ class RecordsDecoder:
         if native is None:
             return self._reference(writer, run, 0, run.skip, run.count, run.first, latest)
         try:
-            items, fallbacks, end, decoded = native.decode(run.data, 0, run.skip, run.count, latest)
+            arrival = (latest, run.name, run.first)
+            items, fallbacks, end, decoded = native.decode(run.data, 0, run.skip, run.count, arrival)
         except ValueError:  # the records before the run do not decode natively
             return self._reference(writer, run, 0, run.skip, run.count, run.first, latest)
         for position, n, start in reversed(fallbacks):

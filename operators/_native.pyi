@@ -14,7 +14,7 @@ class RecordDecoder:
         groups: list[str],
     ) -> None: ...
     def decode(
-        self, data: bytes, start: int, skip: int, count: int, latest: int
+        self, data: bytes, start: int, skip: int, count: int, arrival: tuple[int, str, int | None]
     ) -> tuple[list[Any], list[tuple[int, int, int]], int, int]: ...
 
 class Ledger:

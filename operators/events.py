@@ -95,6 +95,8 @@ class InventoryEvent(NamedTuple):
     # Stable 64-bit hashes computed once at validation, used by deduplication.
     id_hash: int = 0
     digest: int = 0
+    # Where it was read (file:line, file#record, topic/partition@offset): for the fold's rejects.
+    origin: str | None = None
 
     @property
     def order_key(self) -> OrderKey:

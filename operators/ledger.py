@@ -62,6 +62,7 @@ def _rejection(event: InventoryEvent, reason: Reason, detail: str) -> Rejection:
         payload=event.payload(),
         event_id=event.event_id,
         correlation_id=event.correlation_id,
+        origin=event.origin,
         id_hash=event.id_hash,
         digest=event.digest,
         sku=event.sku,

@@ -289,4 +289,5 @@ def validate(
         lot_id=fields["lot_id"],
         id_hash=stable_hash(event_id),
         digest=payload_digest(fields),
+        origin=origin,
     )

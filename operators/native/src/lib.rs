@@ -118,10 +118,15 @@ impl RecordDecoder {
         }
     }
 
-    fn event_object<'py>(&self, py: Python<'py>, e: &Event<'_>) -> PyResult<Bound<'py, PyAny>> {
+    fn event_object<'py>(
+        &self,
+        py: Python<'py>,
+        e: &Event<'_>,
+        origin: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let o = &e.optional;
         let none = || py.None().into_bound(py);
-        let values: [Bound<'py, PyAny>; 22] = [
+        let values: [Bound<'py, PyAny>; 23] = [
             PyString::new(py, e.event_id).into_any(),
             self.event_types[e.event_type].bind(py).clone(),
             PyString::new(py, e.sku).into_any(),
@@ -146,6 +151,7 @@ impl RecordDecoder {
             Self::opt(py, o[7]),
             e.id_hash.into_pyobject(py)?.into_any(),
             e.digest.into_pyobject(py)?.into_any(),
+            PyString::new(py, origin).into_any(),
         ];
         self.tuple_new
             .bind(py)
@@ -247,7 +253,9 @@ impl RecordDecoder {
     }
 
     /// Decode `count` records from `data[start:]`, after skipping `skip` records there;
-    /// `latest` is the newest `occurred_at` the arrival clock allows (the future guard).
+    /// `arrival` is `(latest, name, first)`: the newest `occurred_at` the clock allows (the
+    /// future guard), and where the records were read: record n's origin is
+    /// `name#(first + n)`, or `name` when `first` is None (a Kafka message).
     ///
     /// Returns `(items, fallbacks, end, decoded)`: the routed postings in input order; for
     /// each record left to the reference, `(position in items, record number, byte start)`;
@@ -261,8 +269,9 @@ impl RecordDecoder {
         start: usize,
         skip: usize,
         count: usize,
-        latest: i64,
+        arrival: (i64, String, Option<usize>),
     ) -> PyResult<(Bound<'py, PyList>, Vec<(usize, usize, usize)>, usize, usize)> {
+        let (latest, name, first) = arrival;
         let items = PyList::empty(py);
         let mut fallbacks = Vec::new();
         let mut pos = start;
@@ -280,7 +289,11 @@ impl RecordDecoder {
             match validate(&vals, |s, u| self.factor(s, u), latest) {
                 None => fallbacks.push((items.len(), n, at)),
                 Some(e) => {
-                    let event = self.event_object(py, &e)?;
+                    let origin = match first {
+                        Some(i) => format!("{name}#{}", i + n),
+                        None => name.to_owned(),
+                    };
+                    let event = self.event_object(py, &e, &origin)?;
                     items.append(self.routed(py, &event, e.sku, e.location, false)?)?;
                     if e.event_type == TRANSFER_SHIPPED {
                         let to = e.optional[COUNTERPART].expect("validated");
