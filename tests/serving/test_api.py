@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,3 +129,46 @@ def test_health_metrics_and_openapi(client: TestClient) -> None:
         assert path in spec["paths"]
     one = spec["paths"]["/v1/availability/{sku}/{location}"]["get"]["responses"]
     assert "404" in one and one["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Snapshot")
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "headers", "status", "error"),
+    [
+        ("GET", "/v1/nowhere", None, {}, 404, "not_found"),
+        ("DELETE", "/v1/skus", None, {}, 405, "method_not_allowed"),
+        ("POST", "/v1/availability:batch", b"hello", {"content-type": "text/plain"}, 415, "unsupported_media_type"),
+        ("POST", "/v1/availability:batch", b"a=b", {"content-type": "application/x-www-form-urlencoded"}, 415, None),
+        ("POST", "/v1/availability:batch", b"\xff\xfe", {"content-type": "application/json"}, 422, "invalid_request"),
+        ("POST", "/v1/availability:batch", b'{"skus": []}', {"content-type": "application/json"}, 422, None),
+        ("GET", "/v1/skus?limit=0", None, {}, 422, "invalid_request"),
+    ],
+)
+def test_every_error_has_the_documented_shape(
+    client: TestClient,
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    status: int,
+    error: str | None,
+) -> None:
+    r = client.request(method, url, content=body, headers=headers)
+    assert r.status_code == status, r.text
+    problem = r.json()
+    assert isinstance(problem["message"], str) and problem["message"]
+    assert problem["error"] == (error or problem["error"]) and isinstance(problem["error"], str)
+
+
+def test_key_parts_with_slashes_and_separators_are_reachable(client: TestClient) -> None:
+    from urllib.parse import quote
+
+    client.writer.put_snapshots([make("A/B|%x y", "L/1 ?#", 4)])  # type: ignore[attr-defined]
+    client.writer.flush()  # type: ignore[attr-defined]
+    sku, loc = quote("A/B|%x y", safe=""), quote("L/1 ?#", safe="")
+    for _ in range(50):  # the secondary catches up within ~20 ms
+        r = client.get(f"/v1/availability/{sku}/{loc}")
+        if r.status_code == 200:
+            break
+        time.sleep(0.01)
+    assert r.status_code == 200 and r.json()["sku"] == "A/B|%x y" and r.json()["location"] == "L/1 ?#"
+    assert [x["location"] for x in client.get(f"/v1/availability/{sku}").json()["locations"]] == ["L/1 ?#"]
