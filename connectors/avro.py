@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -42,8 +43,15 @@ def read_container(fo: IO[bytes]) -> Iterator[dict[str, Any]]:
     yield from fastavro.reader(fo)
 
 
+MAX_REJECTED_PAYLOAD = 256 * 1024
+"""The most of a rejected payload a RejectedEvent carries: an input message may be as large
+as the broker allows, and its reject, with the reason around it, must still fit."""
+
+
 def rejected_record(rejection: Rejection) -> dict[str, Any]:
-    """A Rejection as a RejectedEvent record (the payload as JSON, or raw bytes)."""
+    """A Rejection as a RejectedEvent record (the payload as JSON, or raw bytes). A payload
+    over MAX_REJECTED_PAYLOAD bytes is cut to that, and the detail gives its whole size and
+    digest, so the record always fits a Kafka message."""
     payload = rejection.payload
     payload_json: str | None = None
     payload_bytes: bytes | None = None
@@ -55,6 +63,16 @@ def rejected_record(rejection: Rejection) -> dict[str, Any]:
         payload_json = json.dumps(payload, default=json_default)
     record = rejection.to_record()
     record.pop("payload")
+    whole = payload_bytes if payload_bytes is not None else (payload_json or "").encode("utf-8", "surrogatepass")
+    if len(whole) > MAX_REJECTED_PAYLOAD:
+        digest = hashlib.blake2b(whole, digest_size=16).hexdigest()
+        record["detail"] = (
+            f"{record['detail']} [payload cut to {MAX_REJECTED_PAYLOAD} of {len(whole)} bytes, blake2b-128 {digest}]"
+        )
+        if payload_bytes is not None:
+            payload_bytes = whole[:MAX_REJECTED_PAYLOAD]
+        else:
+            payload_json = whole[:MAX_REJECTED_PAYLOAD].decode("utf-8", "ignore")
     record["payload_json"] = payload_json
     record["payload_bytes"] = payload_bytes
     kafka = _KAFKA_ORIGIN.match(rejection.origin or "")

@@ -125,6 +125,28 @@ def test_round_trip_with_garbage(kafka_bootstrap: str, tmp_path: Path) -> None:
         assert r["topic"] == t["events"] and r["partition"] in range(4) and r["offset"] >= 0 and r["detail"]
 
 
+def test_a_message_at_the_size_limit_is_rejected_and_the_flow_goes_on(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Its reject (the payload cut, with size and digest) fits the exceptions topic; before,
+    MSG_SIZE_TOO_LARGE stopped the run at that message on every restart."""
+    from connectors.avro import MAX_REJECTED_PAYLOAD
+
+    t = topics()
+    ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 1)])
+    big = b"\xc3\x01" + b"\xee" * 999_000
+    good = read_jsonl(MEDIUM / "events.jsonl")[:50]
+    wire = AvroWire(schemas.INVENTORY_EVENT)
+    produce_raw(kafka_bootstrap, t["events"], [big, *(wire.encode_single_object(e) for e in good)])
+    run_flow(kafka_bootstrap, t, tmp_path / "flow")
+    run_flow(kafka_bootstrap, t, tmp_path / "flow")  # a restart makes progress too: nothing left
+    rejects = [
+        AvroWire(schemas.REJECTED_EVENT).decode(m.value()) for m in consume_all(kafka_bootstrap, t["exceptions"])
+    ]
+    cut = [r for r in rejects if r["payload_bytes"] is not None and r["payload_bytes"].startswith(b"\xc3\x01\xee")]
+    assert len(cut) == 1 and len(cut[0]["payload_bytes"]) == MAX_REJECTED_PAYLOAD
+    assert f"of {len(big)} bytes, blake2b-128 " in cut[0]["detail"]
+    assert materialized(kafka_bootstrap, t, tmp_path / "replica")  # the events after it were folded
+
+
 def test_both_framings_and_an_older_schema_version(kafka_bootstrap: str, tmp_path: Path) -> None:
     t = topics()
     events = read_jsonl(MEDIUM / "events.jsonl")
