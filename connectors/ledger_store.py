@@ -40,6 +40,7 @@ from typing import Any
 
 from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
+from connectors.durable import atomic_write
 from connectors.exceptions import ConnectorError
 
 GC_LAG = 4
@@ -205,6 +206,15 @@ class GroupStore:
         self._db.close()
 
 
+def _key_groups_of(manifest: Path) -> int | None:
+    """The group count a `KEY_GROUPS` file holds, or None when it is absent or unreadable."""
+    try:
+        text = manifest.read_text().strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
 class LedgerStore:
     """The key groups' stores under one directory, opened on first use by the worker that
     owns the group. `KEY_GROUPS` is written beside them: a key's group must not change
@@ -213,11 +223,14 @@ class LedgerStore:
     def __init__(self, root: Path, key_groups: int, *, sync: bool = True) -> None:
         root.mkdir(parents=True, exist_ok=True)
         manifest = root / "KEY_GROUPS"
-        if manifest.exists() and int(manifest.read_text()) != key_groups:
-            raise LedgerStoreError(
-                f"{root} was written with {manifest.read_text().strip()} key groups, not {key_groups}"
-            )
-        manifest.write_text(f"{key_groups}\n")
+        written = _key_groups_of(manifest)
+        if written is None:  # new, or torn by a kill from before it was written atomically
+            groups = sorted(p.name for p in root.iterdir() if p.is_dir())
+            if any(not (len(g) == 3 and g[0] == "g" and g[1:].isdigit() and int(g[1:]) < key_groups) for g in groups):
+                raise LedgerStoreError(f"{manifest} is missing or unreadable and {root} holds other groups: {groups}")
+            atomic_write(manifest, f"{key_groups}\n".encode())  # only ever created, never rewritten
+        elif written != key_groups:
+            raise LedgerStoreError(f"{root} was written with {written} key groups, not {key_groups}")
         self.root = root
         self._sync = sync
         self._groups: dict[str, GroupStore] = {}

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import shutil
 import signal
+import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bytewax._bytewax import cli_main
@@ -18,6 +24,7 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 
 import schemas
 from connectors.avro import rejected_record
+from connectors.durable import atomic_write, fsync_path
 from connectors.files import PerKeyFileSink, RecordFileSink
 from connectors.kafka import KafkaChannelSink, KafkaRecordSink, channel_topic
 from connectors.ledger_store import LedgerStore
@@ -156,10 +163,8 @@ def _recovery(config: FlowConfig, process_id: int | None) -> RecoveryConfig | No
     marker = config.recovery_dir / ".initialised"
     if process_id in (None, 0):
         if not marker.exists():
-            config.recovery_dir.mkdir(parents=True, exist_ok=True)
-            if not any(config.recovery_dir.glob("*.sqlite3")):
-                init_db_dir(config.recovery_dir, config.recovery_partitions)
-            marker.touch()
+            _initialise(config.recovery_dir, config.recovery_partitions)
+            atomic_write(marker, b"")
     else:
         deadline = time.monotonic() + 60
         while not marker.exists():
@@ -167,6 +172,37 @@ def _recovery(config: FlowConfig, process_id: int | None) -> RecoveryConfig | No
                 raise RuntimeError(f"recovery dir {config.recovery_dir} was not initialised by process 0")
             time.sleep(0.1)
     return RecoveryConfig(config.recovery_dir)
+
+
+def _initialise(recovery_dir: Path, partitions: int) -> None:
+    """Bytewax's partitions, made in a scratch dir and moved in: a kill at any instant leaves
+    either no marker and no used partition (made again here) or a whole, marked dir."""
+    recovery_dir.mkdir(parents=True, exist_ok=True)
+    for stale in recovery_dir.glob(".init-*"):  # scratch of a start killed mid-way
+        shutil.rmtree(stale, ignore_errors=True)
+    present = sorted(recovery_dir.glob("*.sqlite3"))
+    if present and any(_has_commits(p) for p in present):
+        return  # a dir in use from before the marker was written
+    for p in present:  # a start that was killed before it finished making them
+        p.unlink()
+    scratch = Path(tempfile.mkdtemp(prefix=".init-", dir=recovery_dir))
+    try:
+        init_db_dir(scratch, partitions)
+        for p in sorted(scratch.glob("*.sqlite3")):
+            fsync_path(p)
+            os.replace(p, recovery_dir / p.name)
+        fsync_path(recovery_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _has_commits(partition: Path) -> bool:
+    """Whether a Bytewax recovery partition has committed an epoch (a torn one has not)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{partition}?mode=ro", uri=True, timeout=5)) as conn:
+            return bool(conn.execute("SELECT COUNT(*) FROM commits").fetchone()[0])
+    except sqlite3.Error:
+        return False
 
 
 def _ledgers(config: FlowConfig) -> LedgerStore:
