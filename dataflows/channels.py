@@ -144,10 +144,12 @@ class PublishLogic(StatefulBatchLogic[Any, ChannelPublication, bytes]):
 
     def on_batch(self, values: list[Any]) -> tuple[Iterable[ChannelPublication], bool]:
         now = time.time()
-        self.channel = values[0][0]
-        if self.throttle is None:
-            self.throttle = Throttle(None, refilled_at=now)
+        if self.channel is None:  # the first batch, new or resumed: the running policy's limits
+            self.channel = values[0][0]
+            if self.throttle is None:
+                self.throttle = Throttle(None, refilled_at=now)
             self._limits(self.policy)
+        assert self.throttle is not None
         pubs: list[ChannelPublication] = []
         for _, item in values:
             if isinstance(item, PolicyUpdate):

@@ -256,9 +256,10 @@ class Throttle:
                 continue
             waiting = self.queues[held][key]
             waiting.pub = _coalesced(waiting.pub, p)  # in place: the SKU keeps its place
-            if risk(waiting.pub, self.low_stock) < held:  # it became riskier: move up
+            now_risk = risk(waiting.pub, self.low_stock)
+            if now_risk < held:  # it became riskier: move up
                 del self.queues[held][key]
-                self.queues[risk(waiting.pub, self.low_stock)][key] = waiting
+                self.queues[now_risk][key] = waiting
         return self.release(now)
 
     def _take(self, now: float, patience: float) -> ChannelPublication:

@@ -25,9 +25,10 @@ MAX_OCCURRED_AT = 253_402_300_799_999
 # The longest sku, location, counterpart or account, in UTF-8 bytes: keys travel in
 # Kafka message keys, store keys and URLs.
 MAX_KEY_BYTES = 256
-# No key part may hold a control character (C0, DEL, C1) or an unpaired surrogate: they
-# cannot be told apart in logs, URLs and store keys (NUL is the store's separator).
-_BAD_KEY_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# No key part may hold a control character (C0, DEL, C1): they cannot be told apart in
+# logs and URLs, and NUL is the store's separator. (Unpaired surrogates, in any field,
+# are undecodable before keys are looked at.)
+_BAD_KEY_CHAR = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # A trillion base units per event: far beyond any real movement, and it keeps every
 # running total inside Avro's long and JSON's exact-integer range (2**53).
@@ -96,7 +97,7 @@ def key_problem(name: str, value: str) -> str | None:
         return f"{name} is longer than {MAX_KEY_BYTES} UTF-8 bytes"
     bad = _BAD_KEY_CHAR.search(value)
     if bad is not None:
-        return f"{name} holds the control character or lone surrogate U+{ord(bad.group()):04X}"
+        return f"{name} holds the control character U+{ord(bad.group()):04X}"
     return None
 
 

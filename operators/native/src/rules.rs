@@ -97,7 +97,8 @@ fn blank(s: &str) -> bool {
         .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f))
 }
 
-/// A key part `key_problem` accepts (ASCII here): short enough, no control character.
+/// A key part `key_problem` accepts (ASCII here, so C1 cannot occur): short enough, no
+/// control character.
 fn key_ok(s: &str) -> bool {
     s.len() <= MAX_KEY_BYTES && !s.bytes().any(|b| b < 0x20 || b == 0x7f)
 }
