@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from immutables import Map
 
 from operators.events import Disposition, EventType, InventoryEvent, Status
+from operators.exceptions import Overflow
 
 _NO_ORDERS: Map[str, int] = Map()
 
@@ -348,12 +349,21 @@ def account_delta(state: Buckets, item: Posting | Move) -> tuple[str, int] | Non
     return None
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def fits(value: int) -> bool:
+    return INT64_MIN <= value <= INT64_MAX
+
+
 def apply(state: Buckets, item: Posting | Move) -> Buckets:
-    """The state after one posting. Pure: `state` is left as it was."""
+    """The state after one posting. Pure: `state` is left as it was. Raises `Overflow`
+    when a bucket, on hand, available before its floor at zero, or the order's open
+    quantity would leave int64 (the native fold's checked arithmetic)."""
     m = item.move if isinstance(item, Posting) else item
     if m.counterpart:  # the receiving side of TRANSFER_SHIPPED
         s = state
-        return Buckets(
+        after = Buckets(
             s.sellable,
             s.reserved,
             s.picked,
@@ -363,7 +373,12 @@ def apply(state: Buckets, item: Posting | Move) -> Buckets:
             s.orders,
             s.order_accounts,
         )
-    return _RULES[m.event_type](state, m)
+    else:
+        after = _RULES[m.event_type](state, m)
+    figures = (*after[:6], after.on_hand, after.sellable - after.reserved, after.orders.get(m.order_id or "", 0))
+    if not all(map(fits, figures)):
+        raise Overflow(f"{m.event_type.value} of {m.base_qty} takes a figure beyond int64")
+    return after
 
 
 def fold(postings_in_order: list[Posting], state: Buckets = EMPTY) -> Buckets:

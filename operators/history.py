@@ -43,9 +43,11 @@ _COUNTERPART = 0x80
 Accounts = tuple[tuple[str, int], ...]
 HistoryMark = tuple[int, int, int]  # (bytes dropped ever, length, splices ever)
 Checkpoint = tuple[int, Buckets, Accounts]  # (byte offset, state before, accounts before)
-Refold = tuple[int, Buckets, Accounts, list[Move], list[int]]
+Splice = tuple[int, bytes, int, int]
+"""A late entry not yet written: (byte offset, its bytes, its index, its occurred_at)."""
+Refold = tuple[int, Buckets, Accounts, list[Move], list[int], Splice | None]
 """(index of the first entry to re-fold, state and accounts before it, the moves from
-there on, and their byte offsets)."""
+there on, their byte offsets once the splice is in, and the splice that `commit` writes)."""
 
 _BASE: Checkpoint = (0, EMPTY, ())
 
@@ -122,26 +124,31 @@ class History:
         self.last_key = key
 
     def insert(self, key: OrderKey, move: Move) -> Refold:
-        """Insert a posting that sorts before the last one. Returns what must be re-folded:
-        from the checkpoint before it, every move after that, with their new byte offsets.
-        The caller re-folds them and hands the new checkpoints to `set_checkpoints`."""
+        """What inserting a posting that sorts before the last one re-folds: from the
+        checkpoint before it, every move after that, with their byte offsets once it is
+        in. Nothing changes until the caller, its re-fold found to fit, hands the splice
+        to `commit` and the new checkpoints to `set_checkpoints`."""
         block = bisect_left(self._times, key[0]) // CHECKPOINT_EVERY
         offset, state, accounts = self._checkpoints[block]
         keys, moves, offsets = decode(self._blob, offset)
         i = bisect_right(keys, key)
         at = offsets[i] if i < len(offsets) else len(self._blob)
         data = encode(key, move)
+        start = block * CHECKPOINT_EVERY
+        moves.insert(i, move)
+        offsets.insert(i, at)
+        offsets[i + 1 :] = [o + len(data) for o in offsets[i + 1 :]]
+        return start, state, accounts, moves, offsets, (at, data, start + i, key[0])
+
+    def commit(self, splice: Splice) -> None:
+        """Write a late entry `insert` planned."""
+        at, data, index, time = splice
         self._blob[at:at] = data
         self._spliced += 1
         splices = self._splices = self._splices or []
         splices.append((self._spliced, at + self._dropped))
         del splices[:-_SPLICES_KEPT]
-        start = block * CHECKPOINT_EVERY
-        self._times.insert(start + i, key[0])
-        moves.insert(i, move)
-        offsets.insert(i, at)
-        offsets[i + 1 :] = [o + len(data) for o in offsets[i + 1 :]]
-        return start, state, accounts, moves, offsets
+        self._times.insert(index, time)
 
     def everything(self) -> Refold:
         """Like `insert` without inserting, from the base: what a restored key re-folds.
@@ -150,7 +157,7 @@ class History:
         keys, moves, offsets = decode(self._blob)
         self._times = array("q", (k[0] for k in keys))
         self.last_key = keys[-1] if keys else None
-        return 0, state, accounts, moves, offsets
+        return 0, state, accounts, moves, offsets, None
 
     def set_checkpoints(self, first_block: int, checkpoints: list[Checkpoint]) -> None:
         """Replace the checkpoints from `first_block` on (after a re-fold)."""

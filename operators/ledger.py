@@ -22,8 +22,9 @@ from typing import Any
 from operators._native import Ledger, LedgerKit
 from operators.dedup import SeenIds
 from operators.events import Disposition, EventType, InventoryEvent, OrderKey, Status
-from operators.fold import EMPTY, Buckets, Move, Posting, account_delta, apply
-from operators.history import CHECKPOINT_EVERY, Accounts, Checkpoint, History, HistoryMark, frozen
+from operators.exceptions import Overflow
+from operators.fold import EMPTY, Buckets, Move, Posting, account_delta, apply, fits
+from operators.history import CHECKPOINT_EVERY, Accounts, Checkpoint, History, HistoryMark, Splice, frozen
 from operators.rejects import Reason, Rejection
 from operators.snapshot import AvailabilitySnapshot
 
@@ -98,6 +99,12 @@ def _late_beyond_horizon(event: InventoryEvent, settings: FoldSettings) -> Rejec
         Reason.LATE_BEYOND_HORIZON,
         f"older than the lateness horizon ({settings.horizon_ms} ms); applied at the start of the retained history",
     )
+
+
+_OVERFLOW_DETAIL = (
+    "applying it would take a figure beyond int64 (a bucket, on hand, available, or an order's "
+    "or an account's open reservations): nothing of it was applied"
+)
 
 
 def _duplicate_name(item: Rejection) -> str:
@@ -210,47 +217,76 @@ class KeyLedger:
             out.rejects.append(_beyond_retention(event, self.settings))
             return
         self._seen.add(event.id_hash, event.digest, event.occurred_at)
+        try:
+            late = self._insert(posting)
+        except Overflow:
+            out.rejects.append(_rejection(event, Reason.QUANTITY_OVERFLOW, _OVERFLOW_DETAIL))
+            return
         if as_of is not None and event.occurred_at < as_of - self.settings.horizon_ms:
             out.rejects.append(_late_beyond_horizon(event, self.settings))
-        if self._insert(posting):
+        if late:
             out.late.append(event.event_type)
         out.applied.append(event.event_type)
         if event.correlation_id:
             correlation[event.correlation_id] = None
 
     def _insert(self, posting: Posting) -> bool:
-        """Apply one posting in order; True when it arrived out of order."""
+        """Apply one posting in order; True when it arrived out of order. Raises
+        `Overflow`, with nothing changed, when it would take a figure beyond int64."""
         e = posting.event
         key: OrderKey = (e.occurred_at, e.source_sequence, e.event_id)
         move = posting.move
+        history = self._history
+        last = history.last_key
+        late = last is not None and key <= last
+        if late:
+            self._refold(*history.insert(key, move))
+        else:
+            head = self.head
+            delta = account_delta(head, move)
+            self._check_account(self.accounts, delta)
+            self.head = apply(head, move)
+            history.append(key, move, head, self.accounts)
+            self._account(delta)
         self.version += 1
         if self.as_of is None or e.occurred_at > self.as_of:
             self.as_of = e.occurred_at
-        history = self._history
-        last = history.last_key
-        if last is None or key > last:
-            head = self.head
-            history.append(key, move, head, self.accounts)
-            self._account(account_delta(head, move))
-            self.head = apply(head, move)
-            return False
-        self._refold(*history.insert(key, move))
-        return True
+        return late
 
-    def _refold(self, start: int, state: Buckets, accounts: Accounts, moves: list[Move], offsets: list[int]) -> None:
+    @staticmethod
+    def _check_account(accounts: dict[str, int], delta: tuple[str, int] | None) -> None:
+        if delta is not None and not fits(accounts.get(delta[0], 0) + delta[1]):
+            raise Overflow(f"account {delta[0]}'s net reservations would leave int64")
+
+    def _refold(
+        self,
+        start: int,
+        state: Buckets,
+        accounts: Accounts,
+        moves: list[Move],
+        offsets: list[int],
+        splice: Splice | None,
+    ) -> None:
         """Fold `moves` (history from index `start`) from `state`: the head, the accounts and
-        the checkpoints after `start` come out re-derived. Accounts are re-summed too: a late
-        event can change what later releases freed."""
+        the checkpoints after `start` come out re-derived, and `splice` is committed. Accounts
+        are re-summed too: a late event can change what later releases freed. On `Overflow`
+        nothing changes."""
         every = CHECKPOINT_EVERY
-        self.accounts = dict(accounts)
-        self._accounts_view = None
+        summed = dict(accounts)
         checkpoints: list[Checkpoint] = []
         for i, move in enumerate(moves):
             if i and (start + i) % every == 0:
-                checkpoints.append((offsets[i], state, frozen(self.accounts)))
-            self._account(account_delta(state, move))
+                checkpoints.append((offsets[i], state, frozen(summed)))
+            delta = account_delta(state, move)
+            self._check_account(summed, delta)
+            if delta is not None:
+                summed[delta[0]] = summed.get(delta[0], 0) + delta[1]
             state = apply(state, move)
+        if splice is not None:
+            self._history.commit(splice)
         self._history.set_checkpoints(start // every + 1, checkpoints)
+        self.accounts = summed
+        self._accounts_view = None
         self.head = state
 
     def _compact(self) -> None:
@@ -378,6 +414,8 @@ class NativeLedgers:
                 out.rejects.append(_conflicting(item))
             elif code == _BEYOND_RETENTION:
                 out.rejects.append(_beyond_retention(item.event, self.settings))
+            elif code == _OVERFLOW:
+                out.rejects.append(_rejection(item.event, Reason.QUANTITY_OVERFLOW, _OVERFLOW_DETAIL))
             else:
                 out.rejects.append(_late_beyond_horizon(item.event, self.settings))
         return out
@@ -391,4 +429,6 @@ class NativeLedgers:
 
 _PICKLE = b"\x80"  # how a pickle (protocol 2 and on) starts; native records start 1 or 2
 # the native ledger's note codes (see `Ledger.on_batch` in operators/native/src/ledger_py.rs)
-_NEW_REJECTION, _DUPLICATE_REJECTION, _CONFLICTING_REJECTION, _CONFLICTING, _BEYOND_RETENTION = range(5)
+(_NEW_REJECTION, _DUPLICATE_REJECTION, _CONFLICTING_REJECTION, _CONFLICTING, _BEYOND_RETENTION, _LATE, _OVERFLOW) = (
+    range(7)
+)

@@ -23,6 +23,7 @@ class Reason(StrEnum):
     CONFLICTING_DUPLICATE = "conflicting_duplicate"
     LATE_BEYOND_HORIZON = "late_beyond_horizon"
     BEYOND_RETENTION = "beyond_retention"
+    QUANTITY_OVERFLOW = "quantity_overflow"
 
 
 # Reported but still applied (as well as it can be).

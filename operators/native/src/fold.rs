@@ -107,15 +107,40 @@ impl State {
             self.orders.remove_mut(order);
         }
     }
+}
 
-    /// Consume up to `q` of the order: its account goes once it is closed.
-    fn consume(&mut self, order: &str, open: i64, q: i64) {
-        self.set_open(order, open - q);
-        self.reserved -= q;
-        if !self.orders.contains_key(order) {
-            self.order_accounts.remove_mut(order);
+/// Applying the move would take a figure beyond int64: a bucket, on hand, available
+/// before its floor at zero, an order's open quantity or an account's net reservations.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Overflow;
+
+fn add(a: i64, b: i64) -> Result<i64, Overflow> {
+    a.checked_add(b).ok_or(Overflow)
+}
+
+fn sub(a: i64, b: i64) -> Result<i64, Overflow> {
+    a.checked_sub(b).ok_or(Overflow)
+}
+
+/// Whether `delta` can be added to the accounts' net reservations.
+pub fn check_account(accounts: &Accounts, delta: &Option<(String, i64)>) -> Result<(), Overflow> {
+    if let Some((account, q)) = delta {
+        if let Some((_, held)) = accounts.iter().find(|(a, _)| a == account) {
+            add(*held, *q)?;
         }
     }
+    Ok(())
+}
+
+/// `delta` added to the accounts' net reservations; on `Overflow` they are left as they were.
+pub fn add_account(accounts: &mut Accounts, delta: Option<(String, i64)>) -> Result<(), Overflow> {
+    if let Some((account, q)) = delta {
+        match accounts.iter_mut().find(|(a, _)| *a == account) {
+            Some(entry) => entry.1 = add(entry.1, q)?,
+            None => accounts.push((account, q)),
+        }
+    }
+    Ok(())
 }
 
 /// How a move changes an account's net reservations, given the state before it.
@@ -135,73 +160,91 @@ pub fn account_delta(s: &State, m: &Move) -> Option<(String, i64)> {
     }
 }
 
-/// The state after one move (`operators.fold.apply`), in place.
-pub fn apply(s: &mut State, m: &Move) {
+/// The state after one move (`operators.fold.apply`), in place; on `Overflow` the
+/// state is left as it was. The six figures are worked out first, checked, and only
+/// then written with the order change.
+pub fn apply(s: &mut State, m: &Move) -> Result<(), Overflow> {
     let q = m.qty;
-    if m.counterpart {
-        s.in_transit += q;
-        return;
-    }
+    let [mut sellable, mut reserved, mut picked, mut quarantine, mut damaged, mut in_transit] =
+        s.quantities();
     let order = m.order_id.as_deref().unwrap_or("");
-    match m.event_type {
-        RECEIPT | ADJUSTMENT => match m.status {
-            QUARANTINE => s.quarantine += q,
-            DAMAGED => s.damaged += q,
-            _ => s.sellable += q,
-        },
-        CYCLE_COUNT => s.sellable = q,
-        RESERVATION_CREATED => {
-            let open = s.open(order) + q;
-            s.set_open(order, open);
+    // (the order's open quantity after the move, whether the move creates it)
+    let mut order_change: Option<(i64, bool)> = None;
+    if m.counterpart {
+        in_transit = add(in_transit, q)?;
+    } else {
+        match m.event_type {
+            RECEIPT | ADJUSTMENT => match m.status {
+                QUARANTINE => quarantine = add(quarantine, q)?,
+                DAMAGED => damaged = add(damaged, q)?,
+                _ => sellable = add(sellable, q)?,
+            },
+            CYCLE_COUNT => sellable = q,
+            RESERVATION_CREATED => {
+                order_change = Some((add(s.open(order), q)?, true));
+                reserved = add(reserved, q)?;
+            }
+            RESERVATION_RELEASED | PICK_CONFIRMED => {
+                let open = s.open(order);
+                let c = q.min(open);
+                if c > 0 {
+                    order_change = Some((open - c, false));
+                    reserved = sub(reserved, c)?;
+                }
+                if m.event_type == PICK_CONFIRMED {
+                    sellable = sub(sellable, q)?;
+                    picked = add(picked, q)?;
+                }
+            }
+            SHIPMENT_CONFIRMED => picked = sub(picked, q)?,
+            TRANSFER_SHIPPED => sellable = sub(sellable, q)?,
+            TRANSFER_RECEIVED => {
+                sellable = add(sellable, q)?;
+                in_transit = sub(in_transit, q)?;
+            }
+            RETURN_RECEIVED => quarantine = add(quarantine, q)?,
+            RETURN_DISPOSITIONED => {
+                quarantine = sub(quarantine, q)?;
+                match m.disposition {
+                    RESTOCK => sellable = add(sellable, q)?,
+                    REFURBISH | DISPOSED_DAMAGED => damaged = add(damaged, q)?,
+                    _ => {} // SCRAP leaves the building
+                }
+            }
+            HOLD_PLACED => {
+                sellable = sub(sellable, q)?;
+                quarantine = add(quarantine, q)?;
+            }
+            HOLD_RELEASED => {
+                sellable = add(sellable, q)?;
+                quarantine = sub(quarantine, q)?;
+            }
+            _ => {} // BALANCE_SNAPSHOT: reconciliation input only
+        }
+    }
+    // on hand, and available before it is floored at zero, must be figures too
+    let on_hand = [sellable, picked, quarantine, damaged]
+        .map(i128::from)
+        .iter()
+        .sum::<i128>();
+    i64::try_from(on_hand).map_err(|_| Overflow)?;
+    sub(sellable, reserved)?;
+    if let Some((open, created)) = order_change {
+        s.set_open(order, open);
+        if created {
             if let Some(account) = &m.account_id {
                 if s.order_accounts.get(order) != Some(account) {
                     s.order_accounts
                         .insert_mut(order.to_owned(), account.clone());
                 }
             }
-            s.reserved += q;
+        } else if !s.orders.contains_key(order) {
+            s.order_accounts.remove_mut(order);
         }
-        RESERVATION_RELEASED => {
-            let open = s.open(order);
-            let r = q.min(open);
-            if r > 0 {
-                s.consume(order, open, r);
-            }
-        }
-        PICK_CONFIRMED => {
-            let open = s.open(order);
-            let c = q.min(open);
-            if c > 0 {
-                s.consume(order, open, c);
-            }
-            s.sellable -= q;
-            s.picked += q;
-        }
-        SHIPMENT_CONFIRMED => s.picked -= q,
-        TRANSFER_SHIPPED => s.sellable -= q,
-        TRANSFER_RECEIVED => {
-            s.sellable += q;
-            s.in_transit -= q;
-        }
-        RETURN_RECEIVED => s.quarantine += q,
-        RETURN_DISPOSITIONED => {
-            s.quarantine -= q;
-            match m.disposition {
-                RESTOCK => s.sellable += q,
-                REFURBISH | DISPOSED_DAMAGED => s.damaged += q,
-                _ => {} // SCRAP leaves the building
-            }
-        }
-        HOLD_PLACED => {
-            s.sellable -= q;
-            s.quarantine += q;
-        }
-        HOLD_RELEASED => {
-            s.sellable += q;
-            s.quarantine -= q;
-        }
-        _ => {} // BALANCE_SNAPSHOT: reconciliation input only
     }
+    (s.sellable, s.reserved, s.picked) = (sellable, reserved, picked);
+    (s.quarantine, s.damaged, s.in_transit) = (quarantine, damaged, in_transit);
+    Ok(())
 }
 
 const HEAD: usize = 38; // struct "<qqqBBIII"

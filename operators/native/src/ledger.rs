@@ -5,7 +5,10 @@
 
 use std::collections::HashMap;
 
-use crate::fold::{account_delta, apply, decode, encode, Accounts, Move, OrderKey, State};
+use crate::fold::{
+    account_delta, add_account, apply, check_account, decode, encode, Accounts, Move, OrderKey,
+    Overflow, State,
+};
 
 pub const CHECKPOINT_EVERY: usize = 32;
 const SPLICES_KEPT: usize = 16;
@@ -110,12 +113,23 @@ pub struct History {
     splices: Vec<(i64, i64)>,
 }
 
-/// What must be re-folded: from entry `start`, from (state, accounts), these moves.
+/// What must be re-folded: from entry `start`, from (state, accounts), these moves
+/// (at their offsets once `splice` is in).
 pub struct Refold {
     start: usize,
     state: State,
     accounts: Accounts,
     moves: Vec<(Move, usize)>,
+    splice: Option<Splice>,
+}
+
+/// A late entry's bytes, where they go, and its time's place: what `History::commit`
+/// writes once its re-fold has been found to fit.
+pub struct Splice {
+    at: usize,
+    data: Vec<u8>,
+    index: usize,
+    time: i64,
 }
 
 impl History {
@@ -130,18 +144,25 @@ impl History {
         self.times.len()
     }
 
-    fn append(&mut self, key: OrderKey, m: &Move, before: &State, accounts: &Accounts) {
+    /// Whether the next append starts a block (and so takes a checkpoint).
+    fn wants_checkpoint(&self) -> bool {
         let n = self.times.len();
-        if n.is_multiple_of(CHECKPOINT_EVERY) && n / CHECKPOINT_EVERY == self.checkpoints.len() {
-            self.checkpoints
-                .push((self.blob.len(), before.clone(), accounts.clone()));
+        n.is_multiple_of(CHECKPOINT_EVERY) && n / CHECKPOINT_EVERY == self.checkpoints.len()
+    }
+
+    /// `checkpoint`: the state and accounts before the entry, when `wants_checkpoint`.
+    fn append(&mut self, key: OrderKey, m: &Move, checkpoint: Option<(State, Accounts)>) {
+        if let Some((state, accounts)) = checkpoint {
+            self.checkpoints.push((self.blob.len(), state, accounts));
         }
         encode(&mut self.blob, &key, m);
         self.times.push(key.0);
         self.last_key = Some(key);
     }
 
-    fn insert(&mut self, key: OrderKey, m: Move) -> Result<Refold, String> {
+    /// What inserting a posting that sorts before the last one re-folds; nothing changes
+    /// until `commit` takes the refold's splice.
+    fn insert(&self, key: OrderKey, m: Move) -> Result<Refold, String> {
         let block = self.times.partition_point(|&t| t < key.0) / CHECKPOINT_EVERY;
         let (offset, state, accounts) = self.checkpoints[block].clone();
         let entries = decode(&self.blob, offset)?;
@@ -149,14 +170,7 @@ impl History {
         let at = entries.get(i).map_or(self.blob.len(), |e| e.2);
         let mut data = Vec::new();
         encode(&mut data, &key, &m);
-        self.blob.splice(at..at, data.iter().copied());
-        self.spliced += 1;
-        self.splices.push((self.spliced, at as i64 + self.dropped));
-        if self.splices.len() > SPLICES_KEPT {
-            self.splices.remove(0);
-        }
         let start = block * CHECKPOINT_EVERY;
-        self.times.insert(start + i, key.0);
         let mut moves: Vec<(Move, usize)> = Vec::with_capacity(entries.len() + 1);
         for (j, (_, mv, o)) in entries.into_iter().enumerate() {
             if j == i {
@@ -167,12 +181,30 @@ impl History {
         if moves.len() == i {
             moves.push((m, at));
         }
+        let splice = Splice {
+            at,
+            data,
+            index: start + i,
+            time: key.0,
+        };
         Ok(Refold {
             start,
             state,
             accounts,
             moves,
+            splice: Some(splice),
         })
+    }
+
+    fn commit(&mut self, s: Splice) {
+        self.blob.splice(s.at..s.at, s.data);
+        self.spliced += 1;
+        self.splices
+            .push((self.spliced, s.at as i64 + self.dropped));
+        if self.splices.len() > SPLICES_KEPT {
+            self.splices.remove(0);
+        }
+        self.times.insert(s.index, s.time);
     }
 
     /// Everything from the base: what a restored key re-folds (and its times rebuilt).
@@ -186,6 +218,7 @@ impl History {
             state,
             accounts,
             moves: entries.into_iter().map(|(_, m, o)| (m, o)).collect(),
+            splice: None,
         })
     }
 
@@ -252,6 +285,7 @@ pub enum Note {
     Conflicting = 3,
     BeyondRetention = 4,
     LateBeyondHorizon = 5,
+    Overflow = 6,
 }
 
 /// A posting as the ledger reads it.
@@ -297,15 +331,6 @@ pub struct Ledger {
     pub retention_ms: i64,
 }
 
-fn add_account(accounts: &mut Accounts, delta: Option<(String, i64)>) {
-    if let Some((account, q)) = delta {
-        match accounts.iter_mut().find(|(a, _)| *a == account) {
-            Some(entry) => entry.1 += q,
-            None => accounts.push((account, q)),
-        }
-    }
-}
-
 impl Ledger {
     pub fn new(horizon_ms: i64, retention_ms: i64) -> Self {
         Self {
@@ -339,7 +364,9 @@ impl Ledger {
             retention_ms,
         };
         let refold = ledger.history.everything()?;
-        ledger.refold(refold);
+        ledger
+            .refold(refold)
+            .map_err(|_| "a stored history folds beyond int64".to_owned())?;
         Ok(ledger)
     }
 
@@ -378,54 +405,80 @@ impl Ledger {
                 *note = Some(Note::LateBeyondHorizon);
             }
         }
-        let late = self.insert(p.key, p.m)?;
-        Ok(Outcome::Applied { late })
+        match self.insert(p.key, p.m)? {
+            Ok(late) => Ok(Outcome::Applied { late }),
+            Err(Overflow) => {
+                *note = Some(Note::Overflow);
+                Ok(Outcome::NotApplied)
+            }
+        }
     }
 
-    fn insert(&mut self, key: OrderKey, m: Move) -> Result<bool, String> {
-        self.version += 1;
-        if self.as_of.is_none_or(|a| key.0 > a) {
-            self.as_of = Some(key.0);
-        }
-        if self
+    /// Apply one posting in order (Ok(true) when it arrived out of order), or nothing
+    /// at all when it would take a figure beyond int64.
+    fn insert(&mut self, key: OrderKey, m: Move) -> Result<Result<bool, Overflow>, String> {
+        let t = key.0;
+        let late = self
             .history
             .last_key
             .as_ref()
-            .is_none_or(|last| key > *last)
-        {
-            self.history.append(key, &m, &self.head, &self.accounts);
+            .is_some_and(|last| key <= *last);
+        if late {
+            let refold = self.history.insert(key, m)?;
+            if let Err(overflow) = self.refold(refold) {
+                return Ok(Err(overflow));
+            }
+        } else {
             let delta = account_delta(&self.head, &m);
+            if let Err(overflow) = check_account(&self.accounts, &delta) {
+                return Ok(Err(overflow));
+            }
+            let checkpoint = self
+                .history
+                .wants_checkpoint()
+                .then(|| (self.head.clone(), self.accounts.clone()));
+            if let Err(overflow) = apply(&mut self.head, &m) {
+                return Ok(Err(overflow));
+            }
+            self.history.append(key, &m, checkpoint);
             self.accounts_changes += u64::from(delta.is_some());
-            add_account(&mut self.accounts, delta);
-            apply(&mut self.head, &m);
-            return Ok(false);
+            add_account(&mut self.accounts, delta).expect("checked above");
         }
-        let refold = self.history.insert(key, m)?;
-        self.refold(refold);
-        Ok(true)
+        self.version += 1;
+        if self.as_of.is_none_or(|a| t > a) {
+            self.as_of = Some(t);
+        }
+        Ok(Ok(late))
     }
 
-    fn refold(&mut self, r: Refold) {
+    /// Re-fold `r` into the head, the accounts and the checkpoints after its start, and
+    /// commit its splice; on `Overflow` nothing changes.
+    fn refold(&mut self, r: Refold) -> Result<(), Overflow> {
         let Refold {
             start,
             mut state,
-            accounts,
+            mut accounts,
             moves,
+            splice,
         } = r;
-        self.accounts = accounts;
-        self.accounts_changes += 1;
         let mut checkpoints = Vec::new();
         for (i, (m, offset)) in moves.iter().enumerate() {
             if i > 0 && (start + i) % CHECKPOINT_EVERY == 0 {
-                checkpoints.push((*offset, state.clone(), self.accounts.clone()));
+                checkpoints.push((*offset, state.clone(), accounts.clone()));
             }
-            add_account(&mut self.accounts, account_delta(&state, m));
-            apply(&mut state, m);
+            add_account(&mut accounts, account_delta(&state, m))?;
+            apply(&mut state, m)?;
         }
+        if let Some(splice) = splice {
+            self.history.commit(splice);
+        }
+        self.accounts = accounts;
+        self.accounts_changes += 1;
         let first = start / CHECKPOINT_EVERY + 1;
         self.history.checkpoints.truncate(first);
         self.history.checkpoints.extend(checkpoints);
         self.head = state;
+        Ok(())
     }
 
     /// After a batch that applied something: drop history older than the horizon,
