@@ -18,7 +18,10 @@ from operators.exceptions import ItemMasterError
 # than 4 at 5,000 events/s. A dir keeps the count it was created with.
 RECOVERY_PARTITIONS = 4
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+# At most a century (and not negative): event-time arithmetic on them stays far inside int64.
+Duration = Annotated[
+    timedelta, BeforeValidator(parse_duration), Field(ge=timedelta(0), le=timedelta(days=36525))
+]
 
 
 class FlowConfig(BaseModel):

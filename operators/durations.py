@@ -15,7 +15,10 @@ def parse_duration(value: object) -> object:
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", value)
         if not m:
             raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 24h, 7d)")
-        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2) or "s"])
+        value = float(m.group(1)) * _UNITS[m.group(2) or "s"]
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
+        try:
+            return timedelta(seconds=value)
+        except OverflowError:
+            raise ValueError(f"duration out of range: {value} s") from None
     return value

@@ -47,6 +47,18 @@ def test_numeric_options_are_checked(tmp_path: Path, option: list[str]) -> None:
     assert option[0] in _one_line_error(result)
 
 
+@pytest.mark.parametrize(
+    "option",
+    [["--horizon", "10000000000000000000000d"], ["--dedup-retention", "36526d"], ["--max-ahead", "nan"]],
+)
+def test_durations_are_checked(tmp_path: Path, option: list[str]) -> None:
+    """Out of range (beyond a century, or past what a timedelta holds) or not a duration."""
+    events = tmp_path / "in.jsonl"
+    events.write_text("\n")
+    result = skuflow("replay", str(events), "--state-dir", str(tmp_path / "s"), *option, check=False, timeout=60)
+    assert option[0].lstrip("-").replace("-", "_") in _one_line_error(result)
+
+
 def test_serve_without_a_store_is_one_line(tmp_path: Path) -> None:
     result = skuflow("serve", "--state-dir", str(tmp_path / "nothing"), "--port", "1", check=False, timeout=60)
     assert "no snapshot store" in _one_line_error(result)

@@ -394,14 +394,14 @@ impl Ledger {
         }
         let t = p.key.0;
         if let Some(as_of) = self.as_of {
-            if t < as_of - self.retention_ms {
+            if t < as_of.saturating_sub(self.retention_ms) {
                 *note = Some(Note::BeyondRetention);
                 return Ok(Outcome::NotApplied);
             }
         }
         self.seen.add(p.id_hash, p.digest, t);
         if let Some(as_of) = self.as_of {
-            if t < as_of - self.horizon_ms {
+            if t < as_of.saturating_sub(self.horizon_ms) {
                 *note = Some(Note::LateBeyondHorizon);
             }
         }
@@ -485,9 +485,10 @@ impl Ledger {
     /// forget expired ids.
     pub fn compact(&mut self) {
         let as_of = self.as_of.expect("compacted after an applied posting");
-        self.history.compact(as_of - self.horizon_ms);
-        if as_of - self.seen_pruned_at > HOUR_MS.max(self.retention_ms / 64) {
-            self.seen.forget_before(as_of - self.retention_ms);
+        self.history.compact(as_of.saturating_sub(self.horizon_ms));
+        if as_of.saturating_sub(self.seen_pruned_at) > HOUR_MS.max(self.retention_ms / 64) {
+            self.seen
+                .forget_before(as_of.saturating_sub(self.retention_ms));
             self.seen_pruned_at = as_of;
         }
     }
