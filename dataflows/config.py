@@ -19,9 +19,7 @@ from operators.exceptions import ItemMasterError
 RECOVERY_PARTITIONS = 4
 
 # At most a century (and not negative): event-time arithmetic on them stays far inside int64.
-Duration = Annotated[
-    timedelta, BeforeValidator(parse_duration), Field(ge=timedelta(0), le=timedelta(days=36525))
-]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), Field(ge=timedelta(0), le=timedelta(days=36525))]
 
 
 class FlowConfig(BaseModel):
