@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
@@ -30,6 +30,7 @@ from serving.models import (
     ChannelBatchResponse,
     ChannelFigure,
     Health,
+    InvalidRequest,
     Problem,
     SkuAvailability,
     SkuPage,
@@ -99,6 +100,36 @@ class _RawSegments:
         await self.app(scope, receive, send)
 
 
+MAX_BODY = 4 * 1024 * 1024  # bytes: a full batch of the longest keys, JSON-escaped, fits
+
+
+class _BodyLimit:
+    """Pure ASGI middleware: a request body over `MAX_BODY` (by its Content-Length, or as
+    it streams in) is refused with a 413 before it is held in memory."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > MAX_BODY:
+            await problem(413, f"the body must be at most {MAX_BODY} bytes")(scope, receive, send)
+            return
+        seen = [0]
+
+        async def counted() -> Any:
+            message = await receive()
+            seen[0] += len(message.get("body", b""))
+            if seen[0] > MAX_BODY:
+                raise HTTPException(413, f"the body must be at most {MAX_BODY} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def segment(value: str) -> str:
     """A path parameter's text: percent-decoded once (see `_RawSegments`)."""
     return unquote(value, errors="replace")
@@ -130,10 +161,10 @@ class _FastGet:
         await self.app(scope, receive, send)
 
 
-def problem(status: int, message: str) -> JSONResponse:
+def problem(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """Every error's shape: `{"error": slug of the status, "message": what to fix}`."""
     slug = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
-    return JSONResponse({"error": slug, "message": message}, status_code=status)
+    return JSONResponse({"error": slug, "message": message}, status_code=status, headers=headers)
 
 
 def _not_found(message: str) -> JSONResponse:
@@ -165,6 +196,15 @@ def _batch(skus: list[str], lookup: Callable[[str], bytes | None]) -> Response:
     return Response(body, media_type=_JSON)
 
 
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such key"}}
+_BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body is not UTF-8"},
+    413: {"model": Problem, "description": f"The body is over {MAX_BODY} bytes"},
+    415: {"model": Problem, "description": "The body is not a JSON object"},
+    422: {"model": InvalidRequest, "description": "The JSON object is not a valid request"},
+}
+
+
 def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastAPI:
     """The API over `<state_dir>/store`, read through `store` when given (a replica's
     reader beside its writer), else through a secondary instance of its own."""
@@ -187,6 +227,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         description="Exact, low-latency inventory availability per SKU x location, from skuflow's RocksDB state.",
         lifespan=lifespan,
     )
+    app.add_middleware(_BodyLimit)
     app.add_middleware(_Metrics)
     app.add_middleware(_FastGet, holder=holder)  # hits never reach the stack below
     app.add_middleware(_RawSegments)  # outermost: every route sees the path as encoded
@@ -203,12 +244,12 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail))
+        return problem(exc.status_code, str(exc.detail), exc.headers)  # 405 keeps its Allow
 
     @app.get(
         "/v1/availability/{sku}/{location}",
         response_model=Snapshot,
-        responses={404: {"model": Problem}},
+        responses=_READ_ERRORS,
         summary="Availability of one SKU at one location",
     )
     async def one(sku: str, location: str) -> Response:
@@ -221,7 +262,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/availability/{sku}",
         response_model=SkuAvailability,
-        responses={404: {"model": Problem}},
+        responses=_READ_ERRORS,
         summary="Availability of one SKU at every location, with totals",
     )
     async def by_sku(sku: str) -> Response:
@@ -234,6 +275,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.post(
         "/v1/availability:batch",
         response_model=BatchResponse,
+        responses=_BODY_ERRORS,
         summary=f"Availability of up to {MAX_BATCH} SKUs",
     )
     async def batch(request: BatchRequest) -> Response:
@@ -243,7 +285,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/channels/{channel}/availability/{sku}",
         response_model=ChannelFigure,
-        responses={404: {"model": Problem}},
+        responses=_READ_ERRORS,
         summary="What one channel may sell of one SKU",
     )
     async def channel_one(channel: str, sku: str) -> Response:
@@ -256,6 +298,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.post(
         "/v1/channels/{channel}/availability:batch",
         response_model=ChannelBatchResponse,
+        responses=_BODY_ERRORS,
         summary=f"What one channel may sell of up to {MAX_BATCH} SKUs",
     )
     async def channel_batch(channel: str, request: BatchRequest) -> Response:
@@ -266,7 +309,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/accounts/{account}/availability/{sku}",
         response_model=ChannelFigure,
-        responses={404: {"model": Problem}},
+        responses=_READ_ERRORS,
         summary="What one account may buy of one SKU: its channel's pool plus its ring-fenced stock",
     )
     async def account_one(account: str, sku: str) -> Response:
@@ -279,7 +322,12 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
             return _not_found(f"no published availability for sku {sku!r} for account {account!r}")
         return Response(body, media_type=_JSON)
 
-    @app.get("/v1/skus", response_model=SkuPage, summary="SKUs with availability, paged in SKU order")
+    @app.get(
+        "/v1/skus",
+        response_model=SkuPage,
+        responses={422: {"model": InvalidRequest}},
+        summary="SKUs with availability, paged in SKU order",
+    )
     async def skus(
         limit: int = Query(100, ge=1, le=MAX_BATCH, description="Page size."),
         after: str | None = Query(None, description="Return SKUs strictly after this one."),

@@ -67,8 +67,21 @@ class SkuPage(BaseModel):
 
 
 class Problem(BaseModel):
+    """Every error: `error` is the status as a slug (`not_found`), `message` what to fix."""
+
     error: str
     message: str
+
+
+class FieldProblem(BaseModel):
+    loc: list[str] = Field(description="Where: body, query or path, then the field.")
+    msg: str
+
+
+class InvalidRequest(Problem):
+    """A 422: the problem, and each field's."""
+
+    detail: list[FieldProblem]
 
 
 class Health(BaseModel):

@@ -172,3 +172,23 @@ def test_key_parts_with_slashes_and_separators_are_reachable(client: TestClient)
         time.sleep(0.01)
     assert r.status_code == 200 and r.json()["sku"] == "A/B|%x y" and r.json()["location"] == "L/1 ?#"
     assert [x["location"] for x in client.get(f"/v1/availability/{sku}").json()["locations"]] == ["L/1 ?#"]
+
+
+def test_an_oversized_body_is_413_in_the_error_shape(client: TestClient) -> None:
+    from serving.api import MAX_BODY
+
+    big = b'{"skus": ["' + b"x" * MAX_BODY + b'"]}'
+    r = client.post("/v1/availability:batch", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"] == "request_entity_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams in
+        yield b'{"skus": ["'
+        for _ in range(MAX_BODY // 65536 + 1):
+            yield b"x" * 65536
+        yield b'"]}'
+
+    r = client.post(
+        "/v1/channels/b2b/availability:batch", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413 and r.json()["message"].startswith("the body must be at most")
+    assert client.post("/v1/availability:batch", json={"skus": ["SKU-1"]}).status_code == 200
