@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from operators._native import Ledger, LedgerKit
-from operators.dedup import SeenIds
+from operators.dedup import SeenIds, conflict_key
 from operators.events import Disposition, EventType, InventoryEvent, OrderKey, Status
 from operators.exceptions import Overflow
 from operators.fold import EMPTY, Buckets, Move, Posting, account_delta, apply, fits
@@ -195,25 +195,36 @@ class KeyLedger:
 
     def _on_rejection(self, item: Rejection, out: BatchOutcome) -> None:
         first = self._seen.digest_of(item.id_hash)
+        at = item.occurred_at or self.as_of or 0
         if first is None:
-            self._seen.add(item.id_hash, item.digest, item.occurred_at or self.as_of or 0)
+            self._seen.add(item.id_hash, item.digest, at)
             out.rejects.append(item)
-        elif first == item.digest:
+        elif first == item.digest or not self._first_conflict(item.id_hash, item.digest, at):
             out.duplicates.append(_duplicate_name(item))
         else:
             out.rejects.append(_conflicting(item))
+
+    def _first_conflict(self, id_hash: int, digest: int, at: int) -> bool:
+        """Whether this other payload of a seen id is new (then it is remembered, so a
+        re-send of it is a duplicate, not a second report)."""
+        key = conflict_key(id_hash, digest)
+        if self._seen.digest_of(key) is not None:
+            return False
+        self._seen.add(key, digest, at)
+        return True
 
     def _on_posting(self, posting: Posting, out: BatchOutcome, correlation: dict[str, None]) -> None:
         event = posting.event
         first = self._seen.digest_of(event.id_hash)
         if first is not None:
-            if first == event.digest:
+            if first == event.digest or not self._first_conflict(event.id_hash, event.digest, event.occurred_at):
                 out.duplicates.append(event.event_type.value)
             else:
                 out.rejects.append(_conflicting(posting))
             return
         as_of = self.as_of
         if as_of is not None and event.occurred_at < as_of - self.settings.dedup_retention_ms:
+            self._seen.add(event.id_hash, event.digest, as_of)  # a re-send is not reported again
             out.rejects.append(_beyond_retention(event, self.settings))
             return
         self._seen.add(event.id_hash, event.digest, event.occurred_at)

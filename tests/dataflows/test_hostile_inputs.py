@@ -394,3 +394,34 @@ def test_rejects_of_the_fold_stage_say_where_they_were_read(tmp_path: Path) -> N
         assert got == sorted(
             [("conflicting_duplicate", at(1)), ("late_beyond_horizon", at(3)), ("beyond_retention", at(4))]
         ), path
+
+
+def test_a_rejected_event_sent_again_is_reported_once(tmp_path: Path) -> None:
+    """Within the dedup retention, the same conflicting payload again, the same event
+    beyond the retention again, or the whole file again under another name, adds no
+    report: the first one stands (JSON Lines and Avro files alike)."""
+    day = 86_400_000
+    t = 1_780_000_000_000 + 10 * day
+    events = [
+        receipt(0, "SKU-1", "WH-A", 5, occurred_at=t),
+        receipt(0, "SKU-1", "WH-A", 6, occurred_at=t),  # same id, other payload
+        receipt(0, "SKU-1", "WH-A", 6, occurred_at=t),  # that conflict again
+        receipt(0, "SKU-1", "WH-A", 7, occurred_at=t),  # another conflict: reported
+        receipt(1, "SKU-1", "WH-A", 1, occurred_at=t - 8 * day),  # beyond retention
+        receipt(1, "SKU-1", "WH-A", 1, occurred_at=t - 8 * day),  # again
+    ]
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text("".join(json.dumps(e) + "\n" for e in events))
+    avro = tmp_path / "in.avro"
+    write_events(avro, events)
+    for path, at in ((jsonl, lambda i: f"in.jsonl:{i + 1}"), (avro, lambda i: f"in.avro#{i}")):
+        state = tmp_path / f"state{path.suffix}"
+        rows, rejects = replay(path, state, max_ahead="0")
+        expected = [("beyond_retention", at(4)), ("conflicting_duplicate", at(1)), ("conflicting_duplicate", at(3))]
+        assert sorted((r["reason"], r["origin"]) for r in rejects) == expected, path
+        assert [r["sellable"] for r in rows] == [5]
+        copy = path.with_name(f"renamed{path.suffix}")
+        copy.write_bytes(path.read_bytes())
+        rows, again = replay(copy, state, max_ahead="0")
+        assert sorted((r["reason"], r["origin"]) for r in again) == expected, path
+        assert [r["sellable"] for r in rows] == [5]

@@ -98,6 +98,12 @@ impl SeenIds {
     }
 }
 
+/// The pseudo id a conflicting payload of an id is remembered under, so the same conflict
+/// re-sent is reported once (`operators.dedup.conflict_key`).
+pub fn conflict_key(id_hash: i64, digest: i64) -> i64 {
+    ((id_hash as u64) ^ (digest as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(17) as i64
+}
+
 /// (byte offset, state before the entry, accounts before it).
 type Checkpoint = (usize, State, Accounts);
 
@@ -372,21 +378,33 @@ impl Ledger {
 
     /// The first digest seen with a keyed rejection's id decides it (see `_on_rejection`).
     pub fn on_rejection(&mut self, id_hash: i64, digest: i64, occurred_at: Option<i64>) -> Note {
+        let at = occurred_at.or(self.as_of).unwrap_or(0);
         match self.seen.digest_of(id_hash) {
             None => {
-                let at = occurred_at.or(self.as_of).unwrap_or(0);
                 self.seen.add(id_hash, digest, at);
                 Note::NewRejection
             }
             Some(d) if d == digest => Note::DuplicateRejection,
+            Some(_) if !self.first_conflict(id_hash, digest, at) => Note::DuplicateRejection,
             Some(_) => Note::ConflictingRejection,
         }
+    }
+
+    /// Whether this other payload of a seen id is new (then it is remembered, so a re-send
+    /// of it is a duplicate, not a second report).
+    fn first_conflict(&mut self, id_hash: i64, digest: i64, at: i64) -> bool {
+        let key = conflict_key(id_hash, digest);
+        if self.seen.digest_of(key).is_some() {
+            return false;
+        }
+        self.seen.add(key, digest, at);
+        true
     }
 
     /// One posting (see `KeyLedger._on_posting`); `note` gets its rejection, if any.
     pub fn on_posting(&mut self, p: Posting, note: &mut Option<Note>) -> Result<Outcome, String> {
         if let Some(first) = self.seen.digest_of(p.id_hash) {
-            if first == p.digest {
+            if first == p.digest || !self.first_conflict(p.id_hash, p.digest, p.key.0) {
                 return Ok(Outcome::Duplicate);
             }
             *note = Some(Note::Conflicting);
@@ -395,6 +413,7 @@ impl Ledger {
         let t = p.key.0;
         if let Some(as_of) = self.as_of {
             if t < as_of.saturating_sub(self.retention_ms) {
+                self.seen.add(p.id_hash, p.digest, as_of); // a re-send is not reported again
                 *note = Some(Note::BeyondRetention);
                 return Ok(Outcome::NotApplied);
             }
