@@ -14,7 +14,7 @@ import orjson
 
 from connectors.avro_records import AvroRecords, RecordsDecoder
 from connectors.wire import AvroWire, WireError
-from operators import ItemMaster, Reason, Rejection, validate
+from operators import InventoryEvent, ItemMaster, Reason, Rejection, validate
 from operators.routing import GroupRouted, group_of, route
 from operators.validation import MAX_OCCURRED_AT
 
@@ -109,7 +109,11 @@ class Decoder:
     def one(self, payload: Any, origin: str, latest: int = MAX_OCCURRED_AT) -> list[GroupRouted]:
         """One record the Python way (the reference the native core must equal)."""
         raw = parse(payload, origin, self.wire)
-        item = raw if isinstance(raw, Rejection) else validate(raw, self.item_master, origin, latest)
+        if isinstance(raw, Rejection):
+            item: InventoryEvent | Rejection = raw
+        else:  # a JSON object keeps itself as sent, for its rejections at the fold stage
+            json = isinstance(payload, str) or (isinstance(payload, bytes | bytearray) and _json_text(payload))
+            item = validate(raw, self.item_master, origin, latest, keep_original=json)
         return [(group_of(key), (key, it)) if key is not None else (None, it) for key, it in route(item)]
 
 

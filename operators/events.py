@@ -97,10 +97,17 @@ class InventoryEvent(NamedTuple):
     digest: int = 0
     # Where it was read (file:line, file#record, topic/partition@offset): for the fold's rejects.
     origin: str | None = None
+    # The object as it was sent, where it is not `payload()` (a JSON line with an ISO time,
+    # omitted nulls or extra fields): what a rejection at the fold stage carries.
+    original: Any = None
 
     @property
     def order_key(self) -> OrderKey:
         return (self.occurred_at, self.source_sequence, self.event_id)
+
+    def sent(self) -> Any:
+        """The event as it was sent: what its rejections carry."""
+        return self.payload() if self.original is None else self.original
 
     def payload(self) -> dict[str, Any]:
         """The event in canonical form (the Avro record / JSON Lines twin)."""

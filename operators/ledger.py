@@ -60,7 +60,7 @@ def _rejection(event: InventoryEvent, reason: Reason, detail: str) -> Rejection:
     return Rejection(
         reason=reason,
         detail=detail,
-        payload=event.payload(),
+        payload=event.sent(),
         event_id=event.event_id,
         correlation_id=event.correlation_id,
         origin=event.origin,

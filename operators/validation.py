@@ -137,9 +137,16 @@ def payload_digest(fields: Mapping[str, Any]) -> int:
 
 
 def validate(
-    raw: Any, item_master: ItemMaster, origin: str | None = None, latest_ms: int = MAX_OCCURRED_AT
+    raw: Any,
+    item_master: ItemMaster,
+    origin: str | None = None,
+    latest_ms: int = MAX_OCCURRED_AT,
+    *,
+    keep_original: bool = False,
 ) -> InventoryEvent | Rejection:
-    """Check one raw event against the schema and the rules of the README.
+    """Check one raw event against the schema and the rules of the README. With
+    `keep_original` (a JSON object), an event whose canonical payload differs from `raw`
+    keeps `raw`, for a rejection at the fold stage to carry as sent.
 
     Rules, in order: structure (`undecodable`), `missing_key`, `bad_key`,
     `future_event` (`occurred_at` after `latest_ms`: the arrival clock plus the guard),
@@ -291,4 +298,5 @@ def validate(
         id_hash=stable_hash(event_id),
         digest=payload_digest(fields),
         origin=origin,
+        original=raw if keep_original and raw != fields else None,
     )

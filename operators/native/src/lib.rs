@@ -126,7 +126,7 @@ impl RecordDecoder {
     ) -> PyResult<Bound<'py, PyAny>> {
         let o = &e.optional;
         let none = || py.None().into_bound(py);
-        let values: [Bound<'py, PyAny>; 23] = [
+        let values: [Bound<'py, PyAny>; 24] = [
             PyString::new(py, e.event_id).into_any(),
             self.event_types[e.event_type].bind(py).clone(),
             PyString::new(py, e.sku).into_any(),
@@ -152,6 +152,7 @@ impl RecordDecoder {
             e.id_hash.into_pyobject(py)?.into_any(),
             e.digest.into_pyobject(py)?.into_any(),
             PyString::new(py, origin).into_any(),
+            none(), // original: a record decoded here is its payload
         ];
         self.tuple_new
             .bind(py)
