@@ -3,7 +3,7 @@
 events_in -> decode_validate_route -+-> (key: group of sku|location) fold -+-> (key: sku|location) snapshots
                                     |                                      |       -> store, changes
                                     |                                      +-> rejects ----+
-                                    +-> unkeyed rejects ------------------------------------+-> exceptions
+                                    +-> unkeyed rejects -> (reported once) ------------------+-> exceptions
 
 The fold is keyed by key group, not by sku|location: Bytewax snapshots a group as two
 integers, and the group's ledgers go to its RocksDB store (see `connectors.ledger_store`).
@@ -20,7 +20,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from connectors.codec import Decoder, RawRecord, records_in
+from connectors.codec import Decoder, RawRecord, records_in, wall_clock_ms
 from connectors.ledger_store import LedgerStore
 from connectors.policy_file import Control, ControlSource
 from connectors.wire import AvroWire
@@ -30,6 +30,7 @@ from dataflows.logic import FoldOut, GroupLogic
 from operators import AvailabilitySnapshot, FoldSettings, ItemMaster, Posting, Rejection
 from operators.policy import Policy
 from operators.publication import ChannelPublication
+from operators.rejects import ReportedOnce, duplicate_name
 from operators.routing import GroupRouted, key_of
 
 EXCEPTIONS_KEY = "exceptions"
@@ -59,6 +60,20 @@ def _unkeyed(item: GroupRouted) -> tuple[str, Rejection]:
     rejection = item[1]
     assert isinstance(rejection, Rejection)
     return (EXCEPTIONS_KEY, rejection)
+
+
+def _reported_once(retention_ms: int, clock: Callable[[], int]) -> Callable[..., Any]:
+    """The mapper of `unkeyed_once`: a rejection without a key goes on the first time its
+    reason and payload arrive within the dedup retention; after that it is a duplicate."""
+
+    def once(seen: ReportedOnce | None, rejection: Rejection) -> tuple[ReportedOnce, list[Rejection]]:
+        seen = seen if seen is not None else ReportedOnce(retention_ms)
+        if seen.first(rejection, clock()):
+            return seen, [rejection]
+        metrics.DUPLICATES.labels(duplicate_name(rejection)).inc()
+        return seen, []
+
+    return once
 
 
 def _heartbeats(batch: list[GroupRouted]) -> list[tuple[str, str]]:
@@ -114,7 +129,11 @@ def build_flow(
     rejects = op.merge(
         "all_rejects",
         op.map("fold_rejects", kind.falses, _to_exceptions),
-        op.map("route_rejects", by_key.falses, _unkeyed),
+        op.stateful_flat_map(
+            "unkeyed_once",
+            op.map("route_rejects", by_key.falses, _unkeyed),
+            _reported_once(settings.dedup_retention_ms, wall_clock_ms),
+        ),
     )
     op.output("exceptions_out", rejects, outputs.exceptions)
     snapshots = op.map("by_stream_key", kind.trues, _by_stream_key)

@@ -9,10 +9,16 @@ key has seen many ids, and never pickled.
 from __future__ import annotations
 
 from array import array
+from hashlib import blake2b
 from typing import Any
 
 _INDEX_FROM = 48  # below this a C-level linear scan beats keeping a dict
 _WIDTH = 3  # id hash, digest, occurred_at
+
+
+def stable_hash(text: str) -> int:
+    """A 64-bit hash that is the same in every process (unlike `hash`)."""
+    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
 
 
 _MASK64 = (1 << 64) - 1

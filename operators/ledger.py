@@ -25,7 +25,7 @@ from operators.events import Disposition, EventType, InventoryEvent, OrderKey, S
 from operators.exceptions import Overflow
 from operators.fold import EMPTY, Buckets, Move, Posting, account_delta, apply, fits
 from operators.history import CHECKPOINT_EVERY, Accounts, Checkpoint, History, HistoryMark, Splice, frozen
-from operators.rejects import Reason, Rejection
+from operators.rejects import Reason, Rejection, duplicate_name
 from operators.snapshot import AvailabilitySnapshot
 
 HOUR_MS = 3_600_000
@@ -105,12 +105,6 @@ _OVERFLOW_DETAIL = (
     "applying it would take a figure beyond int64 (a bucket, on hand, available, or an order's "
     "or an account's open reservations): nothing of it was applied"
 )
-
-
-def _duplicate_name(item: Rejection) -> str:
-    """A duplicate rejection's event type, as the duplicates metric labels it."""
-    etype = item.payload.get("event_type") if isinstance(item.payload, dict) else None
-    return etype if isinstance(etype, str) else "UNKNOWN"
 
 
 class KeyLedger:
@@ -200,7 +194,7 @@ class KeyLedger:
             self._seen.add(item.id_hash, item.digest, at)
             out.rejects.append(item)
         elif first == item.digest or not self._first_conflict(item.id_hash, item.digest, at):
-            out.duplicates.append(_duplicate_name(item))
+            out.duplicates.append(duplicate_name(item))
         else:
             out.rejects.append(_conflicting(item))
 
@@ -420,7 +414,7 @@ class NativeLedgers:
             if code == _NEW_REJECTION:
                 out.rejects.append(item)
             elif code == _DUPLICATE_REJECTION:
-                out.duplicates.append(_duplicate_name(item))
+                out.duplicates.append(duplicate_name(item))
             elif code in (_CONFLICTING_REJECTION, _CONFLICTING):
                 out.rejects.append(_conflicting(item))
             elif code == _BEYOND_RETENTION:

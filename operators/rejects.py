@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from operators.dedup import SeenIds, stable_hash
+
 
 class Reason(StrEnum):
     # Validation: the event changes nothing.
@@ -66,3 +68,39 @@ class Rejection:
             "origin": self.origin,
             "payload": self.payload,
         }
+
+
+def duplicate_name(item: Rejection) -> str:
+    """A duplicate rejection's event type, as the duplicates metric labels it."""
+    etype = item.payload.get("event_type") if isinstance(item.payload, dict) else None
+    return etype if isinstance(etype, str) else "UNKNOWN"
+
+
+class ReportedOnce:
+    """Rejections without a key (nothing to deduplicate them by in the fold) that were
+    reported: a digest of reason and payload, remembered for `retention_ms` of arrival
+    time, so a re-sent line or a renamed copy of a file adds no second report."""
+
+    __slots__ = ("_pruned_at", "_seen", "retention_ms")
+
+    def __init__(self, retention_ms: int) -> None:
+        self.retention_ms = retention_ms
+        self._seen = SeenIds()
+        self._pruned_at = 0
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def first(self, rejection: Rejection, now_ms: int) -> bool:
+        """Whether `rejection` is to be reported (then it is remembered from `now_ms`)."""
+        digest = stable_hash(repr((rejection.reason.value, rejection.payload)))
+        if self._seen.digest_of(digest) is not None:
+            return False
+        self._seen.add(digest, 0, now_ms)
+        if now_ms - self._pruned_at > max(_HOUR_MS, self.retention_ms // 64):
+            self._seen.forget_before(now_ms - self.retention_ms)
+            self._pruned_at = now_ms
+        return True
+
+
+_HOUR_MS = 3_600_000

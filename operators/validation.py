@@ -10,9 +10,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from hashlib import blake2b
 from typing import Any
 
+from operators.dedup import stable_hash
 from operators.events import PAYLOAD_FIELDS, Disposition, EventType, InventoryEvent, Status
 from operators.item_master import BASE_UOM, ItemMaster
 from operators.rejects import Reason, Rejection
@@ -60,11 +60,6 @@ _NULLABLE_STRINGS = (
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
-
-
-def stable_hash(text: str) -> int:
-    """A 64-bit hash that is the same in every process (unlike `hash`)."""
-    return int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
 
 
 def to_epoch_millis(value: Any) -> int | None:

@@ -398,8 +398,9 @@ def test_rejects_of_the_fold_stage_say_where_they_were_read(tmp_path: Path) -> N
 
 def test_a_rejected_event_sent_again_is_reported_once(tmp_path: Path) -> None:
     """Within the dedup retention, the same conflicting payload again, the same event
-    beyond the retention again, or the whole file again under another name, adds no
-    report: the first one stands (JSON Lines and Avro files alike)."""
+    beyond the retention again, the same record without a key again, or the whole file
+    again under another name, adds no report: the first one stands (JSON Lines and Avro
+    files alike; a line that is not JSON, too)."""
     day = 86_400_000
     t = 1_780_000_000_000 + 10 * day
     events = [
@@ -409,15 +410,18 @@ def test_a_rejected_event_sent_again_is_reported_once(tmp_path: Path) -> None:
         receipt(0, "SKU-1", "WH-A", 7, occurred_at=t),  # another conflict: reported
         receipt(1, "SKU-1", "WH-A", 1, occurred_at=t - 8 * day),  # beyond retention
         receipt(1, "SKU-1", "WH-A", 1, occurred_at=t - 8 * day),  # again
+        receipt(2, " ", "WH-A", 1, occurred_at=t),  # no key: missing_key
+        receipt(2, " ", "WH-A", 1, occurred_at=t),  # again
     ]
     jsonl = tmp_path / "in.jsonl"
-    jsonl.write_text("".join(json.dumps(e) + "\n" for e in events))
+    jsonl.write_text("".join(json.dumps(e) + "\n" for e in events) + "not json\nnot json\n")
     avro = tmp_path / "in.avro"
     write_events(avro, events)
     for path, at in ((jsonl, lambda i: f"in.jsonl:{i + 1}"), (avro, lambda i: f"in.avro#{i}")):
         state = tmp_path / f"state{path.suffix}"
         rows, rejects = replay(path, state, max_ahead="0")
         expected = [("beyond_retention", at(4)), ("conflicting_duplicate", at(1)), ("conflicting_duplicate", at(3))]
+        expected += [("missing_key", at(6))] + ([("undecodable", at(8))] if path is jsonl else [])
         assert sorted((r["reason"], r["origin"]) for r in rejects) == expected, path
         assert [r["sellable"] for r in rows] == [5]
         copy = path.with_name(f"renamed{path.suffix}")
