@@ -21,6 +21,7 @@ from fastavro.write import Writer
 from connectors.avro import is_avro_container, json_default, parsed
 from connectors.avro_records import AvroRecords
 from connectors.codec import RawRecord
+from connectors.durable import io_guard
 from operators import Reason, Rejection
 
 BATCH = 2048
@@ -300,10 +301,12 @@ def json_line(record: Any) -> bytes:
 
 class _JsonLinesSinkPartition(StatefulSinkPartition[Any, tuple[str, int]]):
     def __init__(self, path: Path, to_record: Encode, resume: int | None, to_line: Render | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._f: IO[bytes] = open(path, "ab")  # noqa: SIM115
-        self._f.truncate(resume or 0)  # drop what was written after the last snapshot
-        self._f.seek(0, os.SEEK_END)
+        self._path = path
+        with io_guard(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._f: IO[bytes] = open(path, "ab")  # noqa: SIM115
+            self._f.truncate(resume or 0)  # drop what was written after the last snapshot
+            self._f.seek(0, os.SEEK_END)
         self._to_record = to_record
         self._to_line = to_line
         self._name = path.name
@@ -311,13 +314,16 @@ class _JsonLinesSinkPartition(StatefulSinkPartition[Any, tuple[str, int]]):
     def write_batch(self, values: list[Any]) -> None:
         to_record, to_line = self._to_record, self._to_line
         if to_line is None:
-            self._f.write(b"".join(json_line(to_record(v)) for v in values))
+            data = b"".join(json_line(to_record(v)) for v in values)
         else:
-            self._f.write(b"".join(to_line(v) or json_line(to_record(v)) for v in values))
-        self._f.flush()
+            data = b"".join(to_line(v) or json_line(to_record(v)) for v in values)
+        with io_guard(self._path):
+            self._f.write(data)
+            self._f.flush()
 
     def snapshot(self) -> tuple[str, int]:
-        os.fsync(self._f.fileno())
+        with io_guard(self._path):
+            os.fsync(self._f.fileno())
         return (self._name, self._f.tell())
 
     def close(self) -> None:
@@ -326,25 +332,29 @@ class _JsonLinesSinkPartition(StatefulSinkPartition[Any, tuple[str, int]]):
 
 class _AvroSinkPartition(StatefulSinkPartition[Any, tuple[str, int]]):
     def __init__(self, path: Path, schema_name: str, to_record: Encode, resume: int | None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._f: IO[bytes] = open(path, "a+b")  # noqa: SIM115
-        self._f.truncate(resume or 0)  # back to the block boundary of the last snapshot
-        self._f.seek(0, os.SEEK_END)
-        # On a non-empty file fastavro's Writer reads the header and appends blocks.
-        self._writer = Writer(self._f, parsed(schema_name))
+        self._path = path
+        with io_guard(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._f: IO[bytes] = open(path, "a+b")  # noqa: SIM115
+            self._f.truncate(resume or 0)  # back to the block boundary of the last snapshot
+            self._f.seek(0, os.SEEK_END)
+            # On a non-empty file fastavro's Writer reads the header and appends blocks.
+            self._writer = Writer(self._f, parsed(schema_name))
         self._to_record = to_record
         self._name = path.name
 
     def write_batch(self, values: list[Any]) -> None:
-        for v in values:
-            self._writer.write(self._to_record(v))
-        self._writer.flush()
-        self._f.flush()
+        with io_guard(self._path):
+            for v in values:
+                self._writer.write(self._to_record(v))
+            self._writer.flush()
+            self._f.flush()
 
     def snapshot(self) -> tuple[str, int]:
-        self._writer.flush()
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        with io_guard(self._path):
+            self._writer.flush()
+            self._f.flush()
+            os.fsync(self._f.fileno())
         return (self._name, self._f.tell())
 
     def close(self) -> None:

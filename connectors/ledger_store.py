@@ -40,7 +40,7 @@ from typing import Any
 
 from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
-from connectors.durable import atomic_write
+from connectors.durable import atomic_write, ensure_free, io_guard
 from connectors.exceptions import ConnectorError
 
 GC_LAG = 4
@@ -80,13 +80,14 @@ def _options() -> Options:
 class GroupStore:
     """The versioned ledger states of one key group (see the module docstring)."""
 
-    def __init__(self, path: Path, *, sync: bool = True, lag: int = GC_LAG) -> None:
+    def __init__(self, path: Path, *, sync: bool = True, lag: int = GC_LAG, min_free: int = 0) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
             self._db = Rdict(str(path), _options())
         except Exception as exc:  # rocksdict raises plain Exceptions
             raise LedgerStoreError(f"cannot open the ledger store {path}: {exc}") from exc
         self.path = path
+        self._min_free = min_free  # bytes the disk must have free before a generation is written
         self._write = WriteOptions()
         self._write.sync = sync  # a generation Bytewax commits must survive the machine too
         self._lag = lag
@@ -182,7 +183,9 @@ class GroupStore:
             for kind in (_GEN, _SUPERSEDED):
                 batch.delete_range(_gen_key(self._gc_through + 1, kind), _gen_key(horizon + 1, kind))
             batch.put(_GC_THROUGH, _GEN_BYTES.pack(horizon))
-        self._db.write(batch, self._write)
+        ensure_free(self.path, self._min_free)
+        with io_guard(self.path):
+            self._db.write(batch, self._write)
         self._gc_through = max(self._gc_through, horizon)
 
     def _records(self, kind: bytes, first: int, last: int | None = None) -> Iterator[tuple[int, Any]]:
@@ -220,7 +223,7 @@ class LedgerStore:
     owns the group. `KEY_GROUPS` is written beside them: a key's group must not change
     under its stored state."""
 
-    def __init__(self, root: Path, key_groups: int, *, sync: bool = True) -> None:
+    def __init__(self, root: Path, key_groups: int, *, sync: bool = True, min_free: int = 0) -> None:
         root.mkdir(parents=True, exist_ok=True)
         manifest = root / "KEY_GROUPS"
         written = _key_groups_of(manifest)
@@ -233,6 +236,7 @@ class LedgerStore:
             raise LedgerStoreError(f"{root} was written with {written} key groups, not {key_groups}")
         self.root = root
         self._sync = sync
+        self._min_free = min_free
         self._groups: dict[str, GroupStore] = {}
         self._lock = threading.Lock()  # workers of one process open their groups concurrently
 
@@ -240,7 +244,7 @@ class LedgerStore:
         with self._lock:
             store = self._groups.get(name)
             if store is None:
-                store = self._groups[name] = GroupStore(self.root / name, sync=self._sync)
+                store = self._groups[name] = GroupStore(self.root / name, sync=self._sync, min_free=self._min_free)
             return store
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
+from connectors.durable import io_guard
 from operators import AvailabilitySnapshot
 from operators._native import snapshot_json
 from operators.publication import ChannelPublication
@@ -16,20 +17,24 @@ from serving.store import StoreWriter
 
 class _StorePartition(StatefulSinkPartition[Any, None]):
     def __init__(self, path: Path, account_channels: dict[str, str]) -> None:
-        self._writer = StoreWriter(path)
-        if account_channels:
-            self._writer.put_account_channels(account_channels)
+        self._path = path
+        with io_guard(path):
+            self._writer = StoreWriter(path)
+            if account_channels:
+                self._writer.put_account_channels(account_channels)
 
     def write_batch(self, values: list[Any]) -> None:
-        self._writer.put_rendered_snapshots(
-            (v.sku, v.location, v.version, snapshot_json(v) or orjson.dumps(v.to_dict()))
-            for v in values
-            if isinstance(v, AvailabilitySnapshot)
-        )
-        self._writer.put_publications(v.to_dict() for v in values if isinstance(v, ChannelPublication))
+        with io_guard(self._path):
+            self._writer.put_rendered_snapshots(
+                (v.sku, v.location, v.version, snapshot_json(v) or orjson.dumps(v.to_dict()))
+                for v in values
+                if isinstance(v, AvailabilitySnapshot)
+            )
+            self._writer.put_publications(v.to_dict() for v in values if isinstance(v, ChannelPublication))
 
     def snapshot(self) -> None:
-        self._writer.flush()  # durable at every epoch; writes are idempotent by version
+        with io_guard(self._path):
+            self._writer.flush()  # durable at every epoch; writes are idempotent by version
         return None
 
     def close(self) -> None:

@@ -74,6 +74,11 @@ def _flow_args(p: argparse.ArgumentParser) -> None:
         default="1h",
         help="reject events dated further ahead of the clock at arrival as future_event (default 1h; 0: off)",
     )
+    p.add_argument(
+        "--min-free-disk",
+        default="64MiB",
+        help="stop, resumably, when the recovery dir's disk has less free before an epoch (default 64MiB; 0: off)",
+    )
     p.add_argument("--changes-format", choices=("jsonl", "avro"), default="jsonl", help="change stream file format")
     p.add_argument("--workers", type=_count(1, 64), default=1, help="Bytewax worker threads (default 1)")
     p.add_argument("--epoch-interval", default="10s", help="how often state is snapshotted for recovery (default 10s)")
@@ -119,6 +124,7 @@ def _config(args: argparse.Namespace, **extra: object) -> FlowConfig:
             horizon=args.horizon,
             dedup_retention=args.dedup_retention,
             max_ahead=args.max_ahead,
+            min_free_disk=args.min_free_disk,
             changes_format=args.changes_format,
             workers=args.workers,
             recovery_partitions=args.recovery_partitions,

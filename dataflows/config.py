@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, model_validator
 
 from operators import FoldSettings, ItemMaster
 from operators.durations import parse_duration
@@ -33,6 +33,10 @@ class FlowConfig(BaseModel):
     dedup_retention: Duration = Field(timedelta(days=7), description="How long event ids are remembered")
     max_ahead: Duration = Field(
         timedelta(hours=1), description="Events dated further ahead of the clock at arrival are rejected (0: off)"
+    )
+    min_free_disk: ByteSize = Field(
+        ByteSize(64 * 1024 * 1024),
+        description="Stop (one line, resumable) when the recovery dir's disk has less free before an epoch's write",
     )
     changes_format: Literal["jsonl", "avro"] = "jsonl"
     workers: int = Field(1, ge=1, le=64)

@@ -208,9 +208,10 @@ def _has_commits(partition: Path) -> bool:
 def _ledgers(config: FlowConfig) -> LedgerStore:
     """The fold's state store: beside Bytewax's recovery partitions (shared by a cluster's
     processes, synced with each epoch), or without recovery a scratch one in the state dir."""
+    reserve = int(config.min_free_disk)
     if config.recovery:
-        return LedgerStore(config.recovery_dir / "ledgers", KEY_GROUPS)
-    return LedgerStore(config.state_dir / "ledgers", KEY_GROUPS, sync=False)
+        return LedgerStore(config.recovery_dir / "ledgers", KEY_GROUPS, min_free=reserve)
+    return LedgerStore(config.state_dir / "ledgers", KEY_GROUPS, sync=False, min_free=reserve)
 
 
 def _tune_gc() -> None:
