@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,19 @@ def _positive_number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text} must be a number above 0")
+    return value
+
+
+def _timeout(text: str) -> timedelta:
+    """An argparse type: a duration (`90s`, `5m`) above 0 and at most a day."""
+    from operators.durations import parse_duration
+
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not isinstance(value, timedelta) or not timedelta(0) < value <= timedelta(days=1):
+        raise argparse.ArgumentTypeError(f"{text} must be a duration above 0 and at most 1d")
     return value
 
 
@@ -366,6 +380,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         addresses=addresses,
         policy=policy,
         control=control,
+        cluster_timeout=args.cluster_timeout,
     )
     print(
         f"{'stopped' if stop.is_set() else 'done'}: {summary.records_in:,} events in {summary.seconds:.2f} s "
@@ -651,6 +666,12 @@ def build_parser() -> argparse.ArgumentParser:
     runp.add_argument("--no-recovery", action="store_true")
     runp.add_argument("--process-id", type=_count(0, 4095), help="this process's index in --addresses")
     runp.add_argument("--addresses", help='every process, "host1:port;host2:port"')
+    runp.add_argument(
+        "--cluster-timeout",
+        type=_timeout,
+        default=timedelta(seconds=60),
+        help="give up when the cluster has not formed by then (default 60s)",
+    )
     runp.add_argument("--until-end", action="store_true", help="stop once every input partition is read to its end")
     _flow_args(runp)
     runp.set_defaults(func=cmd_run)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from connectors.policy_file import ControlSource
 from connectors.store_sink import StoreSink
 from connectors.wire import AvroWire
 from dataflows import metrics
+from dataflows.cluster import watch_formation
 from dataflows.config import FlowConfig
 from dataflows.inventory import Outputs, build_flow
 from operators import AvailabilitySnapshot, Rejection
@@ -233,11 +235,13 @@ def run(
     addresses: list[str] | None = None,
     policy: Policy | None = None,
     control: ControlSource | None = None,
+    cluster_timeout: timedelta = timedelta(seconds=60),
 ) -> RunSummary:
     """Run until the source ends. With `stop` (given to the source too), Ctrl-C and
     SIGTERM end the input gracefully. With `config.recovery`, state survives restarts:
     a re-run resumes where the last one stopped and counts nothing twice. With
-    `process_id` and `addresses`, this process is one of a Bytewax cluster."""
+    `process_id` and `addresses`, this process is one of a Bytewax cluster, and stops
+    with one line when the cluster has not formed within `cluster_timeout`."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
     ledgers = _ledgers(config)
     flow = build_flow(
@@ -251,6 +255,8 @@ def run(
         ledgers=ledgers,
         max_ahead_ms=config.max_ahead_ms,
     )
+    if process_id is not None and addresses:
+        watch_formation(flow, process_id, addresses, cluster_timeout)
     recovery = _recovery(config, process_id)
     before = (
         metrics.total(metrics.EVENTS_IN),
