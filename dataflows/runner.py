@@ -38,6 +38,7 @@ from dataflows.config import FlowConfig
 from dataflows.inventory import Outputs, build_flow
 from operators import AvailabilitySnapshot, Rejection
 from operators._native import snapshot_avro, snapshot_json
+from operators.exceptions import SkuflowError
 from operators.policy import Policy
 from operators.publication import ChannelPublication
 from operators.routing import KEY_GROUPS, key_of
@@ -171,7 +172,7 @@ def _recovery(config: FlowConfig, process_id: int | None) -> RecoveryConfig | No
         deadline = time.monotonic() + 60
         while not marker.exists():
             if time.monotonic() > deadline:
-                raise RuntimeError(f"recovery dir {config.recovery_dir} was not initialised by process 0")
+                raise SkuflowError(f"{config.recovery_dir}: not initialised by process 0 within 60 s; start it")
             time.sleep(0.1)
     return RecoveryConfig(config.recovery_dir)
 
