@@ -55,16 +55,27 @@ Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
 
-class _Metrics:
-    """Pure ASGI middleware: request count and latency per route template."""
+class _HttpMiddleware:
+    """Pure ASGI middleware base: `http` requests go to `handle`, anything else (lifespan)
+    straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "http":
+            await self.handle(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def handle(self, scope: Scope, receive: Any, send: Any) -> None:
+        raise NotImplementedError
+
+
+class _Metrics(_HttpMiddleware):
+    """Request count and latency per route template."""
+
+    async def handle(self, scope: Scope, receive: Any, send: Any) -> None:
         start = time.perf_counter()
         status = [500]
 
@@ -103,17 +114,11 @@ class _RawSegments:
 MAX_BODY = 4 * 1024 * 1024  # bytes: a full batch of the longest keys, JSON-escaped, fits
 
 
-class _BodyLimit:
-    """Pure ASGI middleware: a request body over `MAX_BODY` (by its Content-Length, or as
-    it streams in) is refused with a 413 before it is held in memory."""
+class _BodyLimit(_HttpMiddleware):
+    """A request body over `MAX_BODY` (by its Content-Length, or as it streams in) is
+    refused with a 413 before it is held in memory."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Any, send: Any) -> None:
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > MAX_BODY:
             await problem(413, f"the body must be at most {MAX_BODY} bytes")(scope, receive, send)
