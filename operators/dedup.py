@@ -25,10 +25,11 @@ _MASK64 = (1 << 64) - 1
 _MIX = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: spreads a digest over all 64 bits
 
 
-def conflict_key(id_hash: int, digest: int) -> int:
-    """The pseudo id a conflicting payload of an id is remembered under (beside the id's
-    own entry), so the same conflict re-sent is reported once: (id hash XOR digest times
-    `_MIX`) rotated left by 17, as a signed 64-bit integer (`conflict_key` in ledger.rs)."""
+def reported_key(id_hash: int, digest: int) -> int:
+    """The pseudo id a rejected payload of an id is remembered under (not the id itself,
+    which only an accepted event takes), so the same rejection re-sent is reported once:
+    (id hash XOR digest times `_MIX`) rotated left by 17, as a signed 64-bit integer
+    (`reported_key` in ledger.rs)."""
     x = (id_hash & _MASK64) ^ ((digest * _MIX) & _MASK64)
     x = ((x << 17) | (x >> 47)) & _MASK64
     return x - (1 << 64) if x >> 63 else x

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from operators._native import Ledger, LedgerKit
-from operators.dedup import SeenIds, conflict_key
+from operators.dedup import SeenIds, reported_key
 from operators.events import Disposition, EventType, InventoryEvent, OrderKey, Status
 from operators.exceptions import Overflow
 from operators.fold import EMPTY, Buckets, Move, Posting, account_delta, apply, fits
@@ -190,18 +190,16 @@ class KeyLedger:
     def _on_rejection(self, item: Rejection, out: BatchOutcome) -> None:
         first = self._seen.digest_of(item.id_hash)
         at = item.occurred_at or self.as_of or 0
-        if first is None:
-            self._seen.add(item.id_hash, item.digest, at)
-            out.rejects.append(item)
-        elif first == item.digest or not self._first_conflict(item.id_hash, item.digest, at):
+        if first == item.digest or not self._first_report(item.id_hash, item.digest, at):
             out.duplicates.append(duplicate_name(item))
         else:
-            out.rejects.append(_conflicting(item))
+            out.rejects.append(item if first is None else _conflicting(item))
 
-    def _first_conflict(self, id_hash: int, digest: int, at: int) -> bool:
-        """Whether this other payload of a seen id is new (then it is remembered, so a
-        re-send of it is a duplicate, not a second report)."""
-        key = conflict_key(id_hash, digest)
+    def _first_report(self, id_hash: int, digest: int, at: int) -> bool:
+        """Whether this payload of an id has not been rejected before; then it is remembered
+        (under `reported_key`, not the id: only an accepted event makes its id seen, so a
+        fixed or corrected re-send is applied), and a re-send of it is a duplicate."""
+        key = reported_key(id_hash, digest)
         if self._seen.digest_of(key) is not None:
             return False
         self._seen.add(key, digest, at)
@@ -211,22 +209,27 @@ class KeyLedger:
         event = posting.event
         first = self._seen.digest_of(event.id_hash)
         if first is not None:
-            if first == event.digest or not self._first_conflict(event.id_hash, event.digest, event.occurred_at):
+            if first == event.digest or not self._first_report(event.id_hash, event.digest, event.occurred_at):
                 out.duplicates.append(event.event_type.value)
             else:
                 out.rejects.append(_conflicting(posting))
             return
         as_of = self.as_of
+        rejected = None
         if as_of is not None and event.occurred_at < as_of - self.settings.dedup_retention_ms:
-            self._seen.add(event.id_hash, event.digest, as_of)  # a re-send is not reported again
-            out.rejects.append(_beyond_retention(event, self.settings))
+            rejected, at = _beyond_retention(event, self.settings), as_of
+        else:
+            try:
+                late = self._insert(posting)
+            except Overflow:
+                rejected, at = _rejection(event, Reason.QUANTITY_OVERFLOW, _OVERFLOW_DETAIL), event.occurred_at
+        if rejected is not None:
+            if self._first_report(event.id_hash, event.digest, at):
+                out.rejects.append(rejected)
+            else:
+                out.duplicates.append(event.event_type.value)
             return
         self._seen.add(event.id_hash, event.digest, event.occurred_at)
-        try:
-            late = self._insert(posting)
-        except Overflow:
-            out.rejects.append(_rejection(event, Reason.QUANTITY_OVERFLOW, _OVERFLOW_DETAIL))
-            return
         if as_of is not None and event.occurred_at < as_of - self.settings.horizon_ms:
             out.rejects.append(_late_beyond_horizon(event, self.settings))
         if late:

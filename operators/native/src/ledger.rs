@@ -98,9 +98,9 @@ impl SeenIds {
     }
 }
 
-/// The pseudo id a conflicting payload of an id is remembered under, so the same conflict
-/// re-sent is reported once (`operators.dedup.conflict_key`).
-pub fn conflict_key(id_hash: i64, digest: i64) -> i64 {
+/// The pseudo id a rejected payload of an id is remembered under, so the same rejection
+/// re-sent is reported once (`operators.dedup.reported_key`).
+pub fn reported_key(id_hash: i64, digest: i64) -> i64 {
     ((id_hash as u64) ^ (digest as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(17) as i64
 }
 
@@ -379,21 +379,21 @@ impl Ledger {
     /// The first digest seen with a keyed rejection's id decides it (see `_on_rejection`).
     pub fn on_rejection(&mut self, id_hash: i64, digest: i64, occurred_at: Option<i64>) -> Note {
         let at = occurred_at.or(self.as_of).unwrap_or(0);
-        match self.seen.digest_of(id_hash) {
-            None => {
-                self.seen.add(id_hash, digest, at);
-                Note::NewRejection
-            }
-            Some(d) if d == digest => Note::DuplicateRejection,
-            Some(_) if !self.first_conflict(id_hash, digest, at) => Note::DuplicateRejection,
+        let first = self.seen.digest_of(id_hash);
+        if first == Some(digest) || !self.first_report(id_hash, digest, at) {
+            return Note::DuplicateRejection;
+        }
+        match first {
+            None => Note::NewRejection,
             Some(_) => Note::ConflictingRejection,
         }
     }
 
-    /// Whether this other payload of a seen id is new (then it is remembered, so a re-send
-    /// of it is a duplicate, not a second report).
-    fn first_conflict(&mut self, id_hash: i64, digest: i64, at: i64) -> bool {
-        let key = conflict_key(id_hash, digest);
+    /// Whether this payload of an id has not been rejected before; then it is remembered
+    /// under `reported_key`, not the id (only an accepted event makes its id seen, so a
+    /// fixed or corrected re-send is applied), and a re-send of it is a duplicate.
+    fn first_report(&mut self, id_hash: i64, digest: i64, at: i64) -> bool {
+        let key = reported_key(id_hash, digest);
         if self.seen.digest_of(key).is_some() {
             return false;
         }
@@ -404,33 +404,37 @@ impl Ledger {
     /// One posting (see `KeyLedger._on_posting`); `note` gets its rejection, if any.
     pub fn on_posting(&mut self, p: Posting, note: &mut Option<Note>) -> Result<Outcome, String> {
         if let Some(first) = self.seen.digest_of(p.id_hash) {
-            if first == p.digest || !self.first_conflict(p.id_hash, p.digest, p.key.0) {
+            if first == p.digest || !self.first_report(p.id_hash, p.digest, p.key.0) {
                 return Ok(Outcome::Duplicate);
             }
             *note = Some(Note::Conflicting);
             return Ok(Outcome::NotApplied);
         }
         let t = p.key.0;
-        if let Some(as_of) = self.as_of {
-            if t < as_of.saturating_sub(self.retention_ms) {
-                self.seen.add(p.id_hash, p.digest, as_of); // a re-send is not reported again
-                *note = Some(Note::BeyondRetention);
-                return Ok(Outcome::NotApplied);
+        let (id_hash, digest) = (p.id_hash, p.digest);
+        let beyond_horizon = self
+            .as_of
+            .is_some_and(|as_of| t < as_of.saturating_sub(self.horizon_ms));
+        let (why, at) = match self.as_of {
+            Some(as_of) if t < as_of.saturating_sub(self.retention_ms) => {
+                (Note::BeyondRetention, as_of)
             }
+            _ => match self.insert(p.key, p.m)? {
+                Ok(late) => {
+                    self.seen.add(id_hash, digest, t);
+                    if beyond_horizon {
+                        *note = Some(Note::LateBeyondHorizon);
+                    }
+                    return Ok(Outcome::Applied { late });
+                }
+                Err(Overflow) => (Note::Overflow, t),
+            },
+        };
+        if !self.first_report(id_hash, digest, at) {
+            return Ok(Outcome::Duplicate);
         }
-        self.seen.add(p.id_hash, p.digest, t);
-        if let Some(as_of) = self.as_of {
-            if t < as_of.saturating_sub(self.horizon_ms) {
-                *note = Some(Note::LateBeyondHorizon);
-            }
-        }
-        match self.insert(p.key, p.m)? {
-            Ok(late) => Ok(Outcome::Applied { late }),
-            Err(Overflow) => {
-                *note = Some(Note::Overflow);
-                Ok(Outcome::NotApplied)
-            }
-        }
+        *note = Some(why);
+        Ok(Outcome::NotApplied)
     }
 
     /// Apply one posting in order (Ok(true) when it arrived out of order), or nothing
