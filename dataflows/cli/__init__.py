@@ -1,0 +1,36 @@
+"""`skuflow`: the command line, a module per command group. Every subcommand documents
+itself with --help."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from dataflows.cli import files, kafka, redrive, serving, up
+from operators.exceptions import SkuflowError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skuflow",
+        description="Real-time inventory availability: validate, deduplicate, order and fold inventory events "
+        "into exact per sku x location snapshots, served from RocksDB.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in (up, files, redrive, serving, kafka):
+        group.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "metrics_port", 0) is None:
+        args.metrics_port = args.port + 1
+    try:
+        return int(args.func(args))
+    except SkuflowError as exc:  # a bad input file or setting: one line that says what to fix
+        print(f"skuflow: {exc}", file=sys.stderr)
+        return 2

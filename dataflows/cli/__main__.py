@@ -1,0 +1,7 @@
+"""`python -m dataflows.cli`."""
+
+import sys
+
+from dataflows.cli import main
+
+sys.exit(main())

@@ -1,0 +1,199 @@
+"""Commands on Kafka: the production dataflow (run) and produce."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from dataflows.cli.options import (
+    EVENTS,
+    EXCEPTIONS,
+    SNAPSHOTS,
+    control_arg,
+    duration_arg,
+    flow_args,
+    flow_config,
+    policy_arg,
+    whole_number,
+)
+
+
+def _read_events(path: Path) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
+    """Raw bytes and the parsed record (None when a line is not a JSON object)."""
+    from connectors.avro import is_avro_container, read_container
+
+    if is_avro_container(path):
+        with open(path, "rb") as f:
+            for record in read_container(f):
+                yield b"", record
+        return
+    with open(path, "rb") as f:
+        for line in f:
+            line = line.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                parsed = None
+            yield line, parsed if isinstance(parsed, dict) else None
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from confluent_kafka import Producer
+
+    import schemas
+    from connectors.kafka import TopicSpec, ensure_topics, producer_config
+    from connectors.wire import AvroWire, message_value
+
+    if not args.file.is_file():
+        raise SystemExit(f"skuflow: no such file: {args.file}")
+    if args.framing == "confluent" and not args.schema_registry:
+        raise SystemExit("skuflow: --framing confluent needs --schema-registry URL")
+    ensure_topics(args.bootstrap, [TopicSpec(args.topic, args.partitions)])
+    wire = AvroWire(schemas.INVENTORY_EVENT, args.schema_registry)
+    producer = Producer(producer_config(args.bootstrap))
+    failures: list[str] = []
+
+    def delivered(err: Any, msg: Any) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    sent = raw = 0
+
+    def encode(record: dict[str, Any]) -> bytes:
+        if args.framing == "confluent":
+            return wire.encode_confluent(record, f"{args.topic}-value")
+        return wire.encode_single_object(record)
+
+    for line, record in _read_events(args.file):
+        # a container's records are Avro already; a JSON line goes as Avro only where Avro keeps its meaning
+        encoded = encode(record) if not line and record is not None else message_value(line, record, encode)
+        value = line if encoded is None else encoded
+        raw += encoded is None
+        key = record.get("sku") if record else None
+        while True:
+            try:
+                producer.produce(
+                    args.topic,
+                    value,
+                    key.encode("utf-8", "replace") if isinstance(key, str) else None,
+                    on_delivery=delivered,
+                )
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+        sent += 1
+    left = producer.flush(60)
+    if failures or left:
+        raise SystemExit(f"skuflow: {len(failures) + left} of {sent} messages were not delivered: {failures[:3]}")
+    print(
+        f"produced {sent:,} events to {args.topic} ({args.framing}; {raw:,} sent as their JSON line, which "
+        f"the flow reads as file replay does, because Avro would not keep their meaning)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import schemas
+    from connectors.kafka import KafkaEventSource, TopicSpec, channel_topic, ensure_topics
+    from connectors.wire import AvroWire
+    from dataflows.runner import kafka_outputs, run
+
+    addresses = [a for a in args.addresses.split(";") if a] if args.addresses else None
+    if (args.process_id is None) != (addresses is None):
+        raise SystemExit("skuflow: --process-id and --addresses go together")
+    compact = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+    policy = policy_arg(args)
+    partitions = ensure_topics(
+        args.bootstrap,
+        [
+            TopicSpec(args.topic, args.partitions),
+            TopicSpec(args.snapshots_topic, args.partitions, compact),
+            TopicSpec(args.exceptions_topic, args.partitions),
+            *(TopicSpec(channel_topic(c.name), args.partitions, compact) for c in (policy.channels if policy else ())),
+        ],
+    )
+    config = flow_config(args, recovery=not args.no_recovery, recovery_path=args.recovery_dir)
+    stop = threading.Event()
+    source = KafkaEventSource(args.bootstrap, args.topic, until_end=args.until_end, stop=stop)
+    outputs = kafka_outputs(
+        args.bootstrap, partitions, args.snapshots_topic, args.exceptions_topic, args.schema_registry, policy
+    )
+    wire = AvroWire(schemas.INVENTORY_EVENT, args.schema_registry)
+    control = control_arg(args, policy, not args.until_end, stop)
+    summary = run(
+        source,
+        config,
+        outputs,
+        stop=stop,
+        wire=wire,
+        process_id=args.process_id,
+        addresses=addresses,
+        policy=policy,
+        control=control,
+        cluster_timeout=args.cluster_timeout,
+    )
+    print(
+        f"{'stopped' if stop.is_set() else 'done'}: {summary.records_in:,} events in {summary.seconds:.2f} s "
+        f"({summary.events_per_s:,.0f} events/s), {summary.snapshots:,} snapshots, {summary.rejects:,} exceptions",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """Register produce, runp."""
+    produce = sub.add_parser(
+        "produce",
+        help="a JSON Lines or Avro file of events into Kafka",
+        description="Produce every event of FILE to TOPIC as Avro (key: sku). Lines that are not events "
+        "that fit the schema are sent as they are, so the dataflow reports them.",
+    )
+    produce.add_argument("file", type=Path)
+    produce.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    produce.add_argument("--topic", default=EVENTS, help=f"input topic ({EVENTS})")
+    produce.add_argument("--framing", choices=("single-object", "confluent"), default="single-object")
+    produce.add_argument("--schema-registry", help="schema registry URL (needed for --framing confluent)")
+    produce.add_argument(
+        "--partitions", type=whole_number(1, 10_000), default=4, help="partitions if the topic is created (4)"
+    )
+    produce.set_defaults(func=cmd_produce)
+
+    runp = sub.add_parser(
+        "run",
+        help="the production dataflow: Kafka in, Kafka out",
+        description="Consume Avro events from TOPIC, fold them, and publish snapshots (compacted topic, "
+        "key sku|location) and exceptions. Scale out with --process-id/--addresses (one process per "
+        "address, same arguments otherwise).",
+    )
+    runp.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    runp.add_argument("--topic", default=EVENTS, help=f"input topic ({EVENTS})")
+    runp.add_argument("--snapshots-topic", default=SNAPSHOTS)
+    runp.add_argument("--exceptions-topic", default=EXCEPTIONS)
+    runp.add_argument(
+        "--partitions", type=whole_number(1, 10_000), default=4, help="partitions of topics this creates (4)"
+    )
+    runp.add_argument("--schema-registry", help="schema registry URL (Confluent framing in and out)")
+    runp.add_argument("--state-dir", type=Path, required=True)
+    runp.add_argument("--recovery-dir", type=Path, help="Bytewax recovery dir (default STATE_DIR/recovery)")
+    runp.add_argument("--no-recovery", action="store_true")
+    runp.add_argument("--process-id", type=whole_number(0, 4095), help="this process's index in --addresses")
+    runp.add_argument("--addresses", help='every process, "host1:port;host2:port"')
+    runp.add_argument(
+        "--cluster-timeout",
+        type=duration_arg,
+        default=timedelta(seconds=60),
+        help="give up when the cluster has not formed by then (default 60s)",
+    )
+    runp.add_argument("--until-end", action="store_true", help="stop once every input partition is read to its end")
+    flow_args(runp)
+    runp.set_defaults(func=cmd_run)

@@ -1,0 +1,139 @@
+"""Options, types and the flow configuration the commands share."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from dataflows.config import RECOVERY_PARTITIONS
+
+if TYPE_CHECKING:
+    from connectors.policy_file import ControlSource
+    from dataflows.config import FlowConfig
+    from operators.policy import Policy
+
+
+DEFAULT_PORT = 8000
+
+
+def whole_number(low: int, high: int = 2**31 - 1) -> Any:
+    """An argparse type: an integer from `low` to `high`, else a one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number above 0")
+    return value
+
+
+def duration_arg(text: str) -> timedelta:
+    """An argparse type: a duration (`90s`, `5m`) above 0 and at most a day."""
+    from operators.durations import parse_duration
+
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not isinstance(value, timedelta) or not timedelta(0) < value <= timedelta(days=1):
+        raise argparse.ArgumentTypeError(f"{text} must be a duration above 0 and at most 1d")
+    return value
+
+
+PORT = whole_number(1, 65535)
+
+
+REPLAY_BATCH = 8192  # a bulk job: coalesce more per key (like Kafka Streams' record cache)
+
+
+EVENTS, SNAPSHOTS, EXCEPTIONS = "inventory.events.v1", "inventory.snapshots.v1", "inventory.exceptions.v1"
+
+
+def flow_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--item-master", type=Path, help="CSV `sku,uom,factor` for unit conversion to EA")
+    p.add_argument("--horizon", default="24h", help="lateness horizon: exact re-ordering window (default 24h)")
+    p.add_argument("--dedup-retention", default="7d", help="how long event ids are remembered (default 7d)")
+    p.add_argument(
+        "--max-ahead",
+        default="1h",
+        help="reject events dated further ahead of the clock at arrival as future_event (default 1h; 0: off)",
+    )
+    p.add_argument(
+        "--min-free-disk",
+        default="64MiB",
+        help="stop, resumably, when the recovery dir's disk has less free before an epoch (default 64MiB; 0: off)",
+    )
+    p.add_argument("--changes-format", choices=("jsonl", "avro"), default="jsonl", help="change stream file format")
+    p.add_argument("--workers", type=whole_number(1, 64), default=1, help="Bytewax worker threads (default 1)")
+    p.add_argument("--epoch-interval", default="10s", help="how often state is snapshotted for recovery (default 10s)")
+    p.add_argument("--policy", type=Path, help="channel policy (YAML): publish every channel's availability")
+    p.add_argument(
+        "--recovery-partitions",
+        type=whole_number(1, 4096),
+        default=RECOVERY_PARTITIONS,
+        help=f"SQLite files a new recovery dir spreads state over (default {RECOVERY_PARTITIONS}; "
+        "more keys restart faster with more)",
+    )
+
+
+def policy_arg(args: argparse.Namespace) -> Policy | None:
+    if args.policy is None:
+        return None
+    from connectors.policy_file import PolicyError, load_policy
+
+    try:
+        return load_policy(args.policy)
+    except PolicyError as exc:
+        raise SystemExit(f"skuflow: {exc}") from None
+
+
+def control_arg(
+    args: argparse.Namespace, policy: Policy | None, live: bool, stop: threading.Event
+) -> ControlSource | None:
+    """The policy's control input: watch lists, and reloads on SIGHUP when `live`."""
+    if policy is None:
+        return None
+    from connectors.policy_file import ControlEvents, ControlSource
+
+    return ControlSource(args.policy, policy, live, ControlEvents(stop=stop))
+
+
+def flow_config(args: argparse.Namespace, **extra: object) -> FlowConfig:
+    from dataflows.config import FlowConfig
+
+    try:
+        return FlowConfig(
+            state_dir=args.state_dir,
+            item_master=args.item_master,
+            horizon=args.horizon,
+            dedup_retention=args.dedup_retention,
+            max_ahead=args.max_ahead,
+            min_free_disk=args.min_free_disk,
+            changes_format=args.changes_format,
+            workers=args.workers,
+            recovery_partitions=args.recovery_partitions,
+            **({"epoch_interval": args.epoch_interval} | extra),
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise SystemExit(f"skuflow: invalid configuration: {problems}") from None

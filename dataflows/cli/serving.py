@@ -1,0 +1,143 @@
+"""Commands that serve the API: serve (over a store, or as a replica) and materialize."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dataflows.cli.options import (
+    DEFAULT_PORT,
+    PORT,
+    SNAPSHOTS,
+    whole_number,
+)
+
+if TYPE_CHECKING:
+    from serving.replica import Materializer
+    from serving.store import StoreWriter
+
+
+def _materializers(args: argparse.Namespace) -> tuple[list[Materializer], StoreWriter]:
+    """The snapshots topic and every channel topic there is now, into DIR/store."""
+    from confluent_kafka.admin import AdminClient
+
+    import schemas
+    from connectors.wire import AvroWire
+    from serving.replica import Materializer
+    from serving.store import StoreWriter
+
+    store = StoreWriter(args.state_dir / "store")
+    snapshots = AvroWire(schemas.AVAILABILITY_SNAPSHOT, args.schema_registry)
+    channels = AvroWire(schemas.CHANNEL_AVAILABILITY, args.schema_registry)
+    topics = AdminClient({"bootstrap.servers": args.bootstrap}).list_topics(timeout=30).topics
+    channel_topics = sorted(t for t in topics if t.startswith("inventory.availability.") and t.endswith(".v1"))
+    return [
+        Materializer(args.bootstrap, args.topic, store, snapshots.decode),
+        *(Materializer(args.bootstrap, t, store, channels.decode, publications=True) for t in channel_topics),
+    ], store
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from serving.api import create_app
+    from serving.exceptions import StoreError
+    from serving.store import StoreReader
+
+    replicas: list[threading.Thread] = []
+    stop = threading.Event()
+    store = None
+    if args.bootstrap:  # an API replica: materialize the topics, then serve them
+        materializers, store = _materializers(args)
+        for m in materializers:
+            t = threading.Thread(target=m.run, kwargs={"stop": stop}, name=f"materialize {m.topic}", daemon=True)
+            t.start()
+            replicas.append(t)
+    try:
+        if store is None:  # fail here in one line, not in uvicorn's startup (or every worker's)
+            StoreReader(args.state_dir / "store").close()
+        if args.workers > 1:  # worker processes import the app; each opens its own secondary
+            os.environ["SKUFLOW_STATE_DIR"] = str(args.state_dir)
+            uvicorn.run(
+                "serving.api:app_from_env",
+                factory=True,
+                workers=args.workers,
+                host=args.host,
+                port=args.port,
+                log_level=args.log_level,
+                access_log=False,
+            )
+        else:
+            app = create_app(args.state_dir, StoreReader.beside(store) if store is not None else None)
+            uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    except StoreError as exc:
+        raise SystemExit(f"skuflow: {exc}") from None
+    finally:
+        stop.set()
+        for t in replicas:
+            t.join(10)
+        if store is not None:
+            store.close()
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    materializers, store = _materializers(args)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    counts: dict[str, int] = {}
+    try:
+        if args.until_end:
+            for m in materializers:
+                counts[m.topic] = m.run(until_end=True, stop=stop)
+        else:
+            threads = [threading.Thread(target=m.run, kwargs={"stop": stop}, daemon=True) for m in materializers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            counts = {m.topic: m.applied for m in materializers}
+    finally:
+        store.close()
+    summary = ", ".join(f"{n:,} from {topic}" for topic, n in counts.items())
+    print(f"materialized {summary} into {args.state_dir / 'store'}", file=sys.stderr)
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """Register serve, materialize."""
+    serve = sub.add_parser(
+        "serve",
+        help="the availability API over a store (an API replica with --bootstrap)",
+        description="Serve the HTTP API over DIR/store (opened read-only; follows a live writer). "
+        "With --bootstrap, this is an API replica: it materializes the snapshots topic into "
+        "DIR/store (offsets kept there, so a restart resumes) and serves it.",
+    )
+    serve.add_argument("--state-dir", type=Path, required=True)
+    serve.add_argument("--port", type=PORT, default=DEFAULT_PORT)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--log-level", default="warning")
+    serve.add_argument("--workers", type=whole_number(1, 256), default=1, help="HTTP worker processes (1)")
+    serve.add_argument("--bootstrap", help="Kafka bootstrap servers: materialize the snapshots topic")
+    serve.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
+    serve.add_argument("--schema-registry", help="schema registry URL, for Confluent-framed snapshots")
+    serve.set_defaults(func=cmd_serve)
+
+    materialize = sub.add_parser(
+        "materialize",
+        help="the snapshots topic into a local store, without the API",
+        description="Materialize the snapshots topic into DIR/store; keeps the highest version per key "
+        "and the offsets in the same store.",
+    )
+    materialize.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    materialize.add_argument("--state-dir", type=Path, required=True)
+    materialize.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
+    materialize.add_argument("--schema-registry", help="schema registry URL, for Confluent-framed snapshots")
+    materialize.add_argument("--until-end", action="store_true", help="exit at the end of the topic")
+    materialize.set_defaults(func=cmd_materialize)
