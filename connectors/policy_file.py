@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -21,6 +21,7 @@ from connectors.exceptions import ConnectorError
 from operators.durations import parse_duration
 from operators.health import PolicyUpdate, Watch
 from operators.policy import Bundle, Channel, Policy, RingFence, SafetyStock, StaleMode, StaleRule
+from operators.reconciliation import ReconciliationRule, Tolerance
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,21 @@ class StaleModel(_Strict):
     cap_units: int = Field(0, ge=0, description="With mode cap: the most a stale location may publish per SKU.")
 
 
+class ReconciliationModel(_Strict):
+    location: str | None = Field(None, min_length=1, description="Only this location; omit for all.")
+    source: str | None = Field(None, min_length=1, description="Only balance snapshots from this source system.")
+    tolerance_units: int = Field(0, ge=0, description="A reported figure this close to the computed one matches.")
+    tolerance_percent: float = Field(0, ge=0, le=100, description="Or this percent of the computed figure.")
+    mode: Literal["report"] = Field("report", description="report: a record per snapshot (adopt: not built yet).")
+
+
 class PolicyModel(_Strict):
     version: str = Field(min_length=1, description="Published with every figure as policy_version.")
     channels: dict[str, ChannelModel] = Field(min_length=1)
     ring_fences: list[RingFenceModel] = []
     stale_sources: dict[str, StaleModel] = {}
     bundles: dict[str, dict[str, Annotated[int, Field(ge=1)]]] = {}
+    reconciliation: list[ReconciliationModel] = []
 
     @model_validator(mode="after")
     def _references(self) -> PolicyModel:
@@ -126,6 +136,10 @@ class PolicyModel(_Strict):
                 for loc, s in self.stale_sources.items()
             ),
             bundles=tuple(Bundle(kit, tuple(parts.items())) for kit, parts in self.bundles.items()),
+            reconciliation=tuple(
+                ReconciliationRule(r.location, r.source, Tolerance(r.tolerance_units, r.tolerance_percent))
+                for r in self.reconciliation
+            ),
         )
 
 

@@ -276,8 +276,10 @@ class Distributor:
                 self._event("ADJUSTMENT", sku, loc, qty, now_ms, "ERP", reason="damaged in storage", status="DAMAGED")
             )
             k.sellable -= qty
-        elif roll < 0.95:
-            out.append(self._event("BALANCE_SNAPSHOT", sku, loc, max(0, k.sellable), now_ms, "ERP"))
+        elif roll < 0.95:  # the ERP's view of sellable stock; one in ten has drifted a little
+            drift = rng.randint(-3, 3) if rng.random() < 0.1 else 0
+            reported = max(0, k.sellable + drift)
+            out.append(self._event("BALANCE_SNAPSHOT", sku, loc, reported, now_ms, "ERP", status="SELLABLE"))
         return self._replenish(sku, loc, k, now_ms, out)
 
     def _replenish(self, sku: str, loc: str, k: _Key, now_ms: int, out: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from connectors.durable import io_guard
 from operators import AvailabilitySnapshot
 from operators._native import snapshot_json
 from operators.publication import ChannelPublication
+from operators.reconciliation import ReconciliationRecord
 from serving.store import StoreWriter
 
 
@@ -31,6 +32,7 @@ class _StorePartition(StatefulSinkPartition[Any, None]):
                 if isinstance(v, AvailabilitySnapshot)
             )
             self._writer.put_publications(v.to_dict() for v in values if isinstance(v, ChannelPublication))
+            self._writer.put_reconciliations(v.to_dict() for v in values if isinstance(v, ReconciliationRecord))
 
     def snapshot(self) -> None:
         with io_guard(self._path):

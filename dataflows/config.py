@@ -67,6 +67,10 @@ class FlowConfig(BaseModel):
         return self.state_dir / "exceptions.jsonl"
 
     @property
+    def reconciliation_path(self) -> Path:
+        return self.state_dir / "reconciliation.jsonl"
+
+    @property
     def changes_path(self) -> Path:
         return self.state_dir / f"changes.{self.changes_format}"
 

@@ -30,6 +30,7 @@ from dataflows.logic import FoldOut, GroupLogic
 from operators import AvailabilitySnapshot, FoldSettings, ItemMaster, Posting, Rejection
 from operators.policy import Policy
 from operators.publication import ChannelPublication
+from operators.reconciliation import Reconciliation, ReconciliationRecord, ReconciliationRule
 from operators.rejects import ReportedOnce, duplicate_name
 from operators.routing import GroupRouted, key_of
 
@@ -39,13 +40,14 @@ EXCEPTIONS_KEY = "exceptions"
 @dataclass(frozen=True)
 class Outputs:
     """Where the flow writes: snapshot sinks (keyed by sku|location), the exceptions sink,
-    publication sinks (keyed by channel), and the store that takes snapshots and
-    publications both (one RocksDB writer)."""
+    publication sinks (keyed by channel), the store that takes snapshots and publications
+    both (one RocksDB writer), and the reconciliation records of balance snapshots."""
 
     snapshots: tuple[Sink[tuple[str, AvailabilitySnapshot]], ...]
     exceptions: Sink[tuple[str, Rejection]]
     publications: tuple[Sink[tuple[str, ChannelPublication]], ...] = ()
     store: Sink[tuple[str, Any]] | None = None
+    reconciliation: Sink[tuple[str, ReconciliationRecord]] | None = None
 
 
 def _counting(decoder: Decoder) -> Callable[[list[RawRecord]], list[GroupRouted]]:
@@ -94,6 +96,25 @@ def _is_snapshot(item: tuple[str, FoldOut]) -> bool:
     return isinstance(item[1], AvailabilitySnapshot)
 
 
+def _is_rejection(item: tuple[str, FoldOut]) -> bool:
+    return isinstance(item[1], Rejection)
+
+
+def _reconciliation_records(
+    rules: tuple[ReconciliationRule, ...],
+) -> Callable[[tuple[str, Any]], tuple[str, ReconciliationRecord]]:
+    """A check's record under its stream key, judged by the policy's tolerances (at start);
+    counted by location, source and verdict."""
+
+    def record_of(item: tuple[str, Any]) -> tuple[str, ReconciliationRecord]:
+        reconciliation: Reconciliation = item[1]
+        record = reconciliation.record(rules)
+        metrics.observe_reconciliation(record)
+        return (item[0], record)
+
+    return record_of
+
+
 def _to_exceptions(item: tuple[str, Any]) -> tuple[str, Rejection]:
     return (EXCEPTIONS_KEY, item[1])
 
@@ -126,9 +147,16 @@ def build_flow(
         lambda resume: GroupLogic(settings, ledgers.group, resume),
     )
     kind = op.branch("snapshot_or_reject", folded, _is_snapshot)
+    others = op.branch("reject_or_reconciliation", kind.falses, _is_rejection)
+    if outputs.reconciliation is not None:
+        rules = policy.reconciliation if policy is not None else ()
+        checked = op.map("reconciliation_records", others.falses, _reconciliation_records(rules))
+        op.output("reconciliation_out", checked, outputs.reconciliation)
+    else:
+        checked = None
     rejects = op.merge(
         "all_rejects",
-        op.map("fold_rejects", kind.falses, _to_exceptions),
+        op.map("fold_rejects", others.trues, _to_exceptions),
         op.stateful_flat_map(
             "unkeyed_once",
             op.map("route_rejects", by_key.falses, _unkeyed),
@@ -149,5 +177,7 @@ def build_flow(
             op.output(f"publications_out_{i}", publications, sink)
         to_store = op.merge("snapshots_and_publications", snapshots, publications)
     if outputs.store is not None:
+        if checked is not None:
+            to_store = op.merge("and_reconciliation", to_store, checked)
         op.output("store_out", to_store, outputs.store)
     return flow

@@ -11,9 +11,10 @@ from dataflows import metrics
 from operators import AvailabilitySnapshot, FoldSettings, NativeLedgers, Posting, Rejection
 from operators._native import Ledger
 from operators.events import EventType
-from operators.routing import group_of
+from operators.reconciliation import Reconciliation
+from operators.routing import group_of, parts_of
 
-FoldOut = AvailabilitySnapshot | Rejection
+FoldOut = AvailabilitySnapshot | Rejection | Reconciliation
 Keyed = tuple[str, Posting | Rejection]  # (sku|location, item)
 GroupState = tuple[int, int]  # (store generation, keys the group holds)
 
@@ -90,6 +91,9 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
             for name in outcome.duplicates:
                 metrics.DUPLICATES.labels(name).inc()
             out += outcome.rejects
+            if outcome.checks:
+                sku, location = parts_of(key)
+                out += (Reconciliation(sku, location, check) for check in outcome.checks)
             if outcome.snapshot is not None:
                 out.append(outcome.snapshot)
                 metrics.SNAPSHOTS.inc()

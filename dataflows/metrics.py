@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge
 
 EVENTS_IN = Counter("skuflow_events_in_total", "Raw records read from the input")
@@ -9,6 +11,26 @@ APPLIED = Counter("skuflow_events_applied_total", "Postings folded into a key", 
 DUPLICATES = Counter("skuflow_events_duplicate_total", "Exact duplicates dropped (already applied)", ["event_type"])
 LATE = Counter("skuflow_events_late_total", "Postings that arrived out of order and were re-sequenced", ["event_type"])
 REJECTED = Counter("skuflow_events_rejected_total", "Entries of the exceptions stream", ["reason"])
+RECONCILIATIONS = Counter(
+    "skuflow_reconciliations_total",
+    "Balance snapshots checked against the fold (again, with a higher version, after a late event)",
+    ["location", "source", "status"],
+)
+RECONCILED_AT = Gauge(
+    "skuflow_reconciliation_last_time_ms",
+    "Newest balance snapshot reconciled (its occurred_at)",
+    ["location", "source"],
+)
+DIVERGENT_KEYS = Gauge(
+    "skuflow_reconciliation_divergent_keys",
+    "Keys whose latest balance snapshot from the source diverges (this process's keys)",
+    ["location", "source"],
+)
+DIVERGENCE_UNITS = Gauge(
+    "skuflow_reconciliation_divergence_units",
+    "Sum of |reported - computed| over those keys' latest balance snapshots (this process's keys)",
+    ["location", "source"],
+)
 SNAPSHOTS = Counter("skuflow_snapshots_emitted_total", "Availability snapshots emitted")
 KEYS = Gauge("skuflow_keys", "sku x location keys held by this process")
 CHANNEL_QUEUE = Gauge("skuflow_channel_queue_depth", "SKUs whose figure waits for a throttled channel", ["channel"])
@@ -37,3 +59,28 @@ def observe_event_time(as_of: int) -> None:
     if as_of > _latest_event_time:
         _latest_event_time = as_of
         LAST_EVENT_TIME.set(as_of)
+
+
+# (location, source) -> (sku, location) -> (as_of, version, divergence if divergent else 0)
+_latest_balances: dict[tuple[str, str], dict[tuple[str, str], tuple[int, int, int]]] = {}
+
+
+def observe_reconciliation(record: Any) -> None:
+    """Count a reconciliation record, and keep the divergence gauges at each key's latest
+    balance snapshot (by event time, then version) per location and source."""
+    source = record.source_system or ""
+    RECONCILIATIONS.labels(record.location, source, record.status).inc()
+    where = (record.location, source)
+    latest = _latest_balances.setdefault(where, {})
+    key = (record.sku, record.location)
+    held = latest.get(key)
+    if held is not None and (held[0], held[1]) > (record.as_of, record.version):
+        return
+    divergence = abs(record.delta) if record.status == "divergent" else 0
+    latest[key] = (record.as_of, record.version, divergence)
+    before = held[2] if held is not None else 0
+    DIVERGENT_KEYS.labels(*where).inc(bool(divergence) - bool(before))
+    DIVERGENCE_UNITS.labels(*where).inc(divergence - before)
+    gauge = RECONCILED_AT.labels(*where)
+    if record.as_of > gauge._value.get():
+        gauge.set(record.as_of)

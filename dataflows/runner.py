@@ -41,6 +41,7 @@ from operators._native import snapshot_avro, snapshot_json
 from operators.exceptions import SkuflowError
 from operators.policy import Policy
 from operators.publication import ChannelPublication
+from operators.reconciliation import ReconciliationRecord
 from operators.routing import KEY_GROUPS, key_of
 
 
@@ -58,8 +59,9 @@ def _exception_record(rejection: Rejection) -> dict[str, Any]:
 
 
 def default_outputs(config: FlowConfig, policy: Policy | None = None) -> Outputs:
-    """The embedded default: RocksDB store, change stream file, exceptions.jsonl, and with
-    a policy one JSON Lines file of publications per channel under channels/."""
+    """The embedded default: RocksDB store, change stream file, exceptions.jsonl,
+    reconciliation.jsonl, and with a policy one JSON Lines file of publications per channel
+    under channels/."""
     changes_schema = schemas.AVAILABILITY_SNAPSHOT if config.changes_format == "avro" else None
     publications: tuple[Any, ...] = ()
     account_channels: dict[str, str] = {}
@@ -72,7 +74,12 @@ def default_outputs(config: FlowConfig, policy: Policy | None = None) -> Outputs
         exceptions=RecordFileSink("exceptions", config.exceptions_path, _exception_record),
         publications=publications,
         store=StoreSink(config.store_dir, account_channels),
+        reconciliation=RecordFileSink("reconciliation", config.reconciliation_path, _reconciliation_record),
     )
+
+
+def _reconciliation_record(record: ReconciliationRecord) -> dict[str, Any]:
+    return record.to_dict()
 
 
 def _publication_record(publication: ChannelPublication) -> dict[str, Any]:

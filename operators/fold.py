@@ -74,7 +74,11 @@ class Posting(NamedTuple):
 
     @property
     def move(self) -> Move:
+        """A balance snapshot changes no bucket and has no order or account: its move keeps
+        the correlation id and the source system in those slots, for its reconciliation."""
         e = self.event
+        if e.event_type is EventType.BALANCE_SNAPSHOT:
+            return Move(e.event_type, e.base_qty, e.correlation_id, e.source_system, e.status)
         return Move(e.event_type, e.base_qty, e.order_id, e.account_id, e.status, e.disposition, self.counterpart)
 
 

@@ -45,9 +45,10 @@ HistoryMark = tuple[int, int, int]  # (bytes dropped ever, length, splices ever)
 Checkpoint = tuple[int, Buckets, Accounts]  # (byte offset, state before, accounts before)
 Splice = tuple[int, bytes, int, int]
 """A late entry not yet written: (byte offset, its bytes, its index, its occurred_at)."""
-Refold = tuple[int, Buckets, Accounts, list[Move], list[int], Splice | None]
+Refold = tuple[int, Buckets, Accounts, list[Move], list[int], list[OrderKey], Splice | None]
 """(index of the first entry to re-fold, state and accounts before it, the moves from
-there on, their byte offsets once the splice is in, and the splice that `commit` writes)."""
+there on, their byte offsets once the splice is in, their keys, and the splice that
+`commit` writes)."""
 
 _BASE: Checkpoint = (0, EMPTY, ())
 
@@ -136,9 +137,10 @@ class History:
         data = encode(key, move)
         start = block * CHECKPOINT_EVERY
         moves.insert(i, move)
+        keys.insert(i, key)
         offsets.insert(i, at)
         offsets[i + 1 :] = [o + len(data) for o in offsets[i + 1 :]]
-        return start, state, accounts, moves, offsets, (at, data, start + i, key[0])
+        return start, state, accounts, moves, offsets, keys, (at, data, start + i, key[0])
 
     def commit(self, splice: Splice) -> None:
         """Write a late entry `insert` planned."""
@@ -157,7 +159,7 @@ class History:
         keys, moves, offsets = decode(self._blob)
         self._times = array("q", (k[0] for k in keys))
         self.last_key = keys[-1] if keys else None
-        return 0, state, accounts, moves, offsets, None
+        return 0, state, accounts, moves, offsets, keys, None
 
     def set_checkpoints(self, first_block: int, checkpoints: list[Checkpoint]) -> None:
         """Replace the checkpoints from `first_block` on (after a re-fold)."""

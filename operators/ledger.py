@@ -25,6 +25,7 @@ from operators.events import Disposition, EventType, InventoryEvent, OrderKey, S
 from operators.exceptions import Overflow
 from operators.fold import EMPTY, Buckets, Move, Posting, account_delta, apply, fits
 from operators.history import CHECKPOINT_EVERY, Accounts, Checkpoint, History, HistoryMark, Splice, frozen
+from operators.reconciliation import BUCKET_OF_STATUS, BUCKETS, BalanceCheck, Bucket
 from operators.rejects import Reason, Rejection, duplicate_name
 from operators.snapshot import AvailabilitySnapshot
 
@@ -54,6 +55,7 @@ class BatchOutcome:
     applied: list[EventType] = field(default_factory=list)
     late: list[EventType] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # event types, as reported
+    checks: list[BalanceCheck] = field(default_factory=list)  # balance snapshots, (re-)checked
 
 
 def _rejection(event: InventoryEvent, reason: Reason, detail: str) -> Rejection:
@@ -220,7 +222,7 @@ class KeyLedger:
             rejected, at = _beyond_retention(event, self.settings), as_of
         else:
             try:
-                late = self._insert(posting)
+                late, checks = self._insert(posting)
             except Overflow:
                 rejected, at = _rejection(event, Reason.QUANTITY_OVERFLOW, _OVERFLOW_DETAIL), event.occurred_at
         if rejected is not None:
@@ -230,6 +232,7 @@ class KeyLedger:
                 out.duplicates.append(event.event_type.value)
             return
         self._seen.add(event.id_hash, event.digest, event.occurred_at)
+        out.checks += checks
         if as_of is not None and event.occurred_at < as_of - self.settings.horizon_ms:
             out.rejects.append(_late_beyond_horizon(event, self.settings))
         if late:
@@ -238,8 +241,9 @@ class KeyLedger:
         if event.correlation_id:
             correlation[event.correlation_id] = None
 
-    def _insert(self, posting: Posting) -> bool:
-        """Apply one posting in order; True when it arrived out of order. Raises
+    def _insert(self, posting: Posting) -> tuple[bool, list[BalanceCheck]]:
+        """Apply one posting in order: whether it arrived out of order, and the balance
+        checks it made (its own, or those after it that a late posting re-folds). Raises
         `Overflow`, with nothing changed, when it would take a figure beyond int64."""
         e = posting.event
         key: OrderKey = (e.occurred_at, e.source_sequence, e.event_id)
@@ -247,8 +251,9 @@ class KeyLedger:
         history = self._history
         last = history.last_key
         late = last is not None and key <= last
+        checks: list[BalanceCheck] = []
         if late:
-            self._refold(*history.insert(key, move))
+            checks = self._refold(*history.insert(key, move))
         else:
             head = self.head
             delta = account_delta(head, move)
@@ -256,10 +261,21 @@ class KeyLedger:
             self.head = apply(head, move)
             history.append(key, move, head, self.accounts)
             self._account(delta)
+            if move.event_type is EventType.BALANCE_SNAPSHOT:
+                checks.append(self._balance_check(key, move, head))
         self.version += 1
         if self.as_of is None or e.occurred_at > self.as_of:
             self.as_of = e.occurred_at
-        return late
+        return late, checks
+
+    def _balance_check(self, key: OrderKey, move: Move, state: Buckets) -> BalanceCheck:
+        """A balance snapshot against `state`, the fold at its position; the version it will
+        have once the posting being folded is accepted."""
+        bucket = BUCKET_OF_STATUS[move.status]
+        computed = state.on_hand if bucket is Bucket.ON_HAND else getattr(state, bucket.value)
+        return BalanceCheck(
+            key[2], move.account_id, move.order_id, bucket, move.base_qty, computed, key[0], self.version + 1
+        )
 
     @staticmethod
     def _check_account(accounts: dict[str, int], delta: tuple[str, int] | None) -> None:
@@ -273,18 +289,24 @@ class KeyLedger:
         accounts: Accounts,
         moves: list[Move],
         offsets: list[int],
+        keys: list[OrderKey],
         splice: Splice | None,
-    ) -> None:
+    ) -> list[BalanceCheck]:
         """Fold `moves` (history from index `start`) from `state`: the head, the accounts and
         the checkpoints after `start` come out re-derived, and `splice` is committed. Accounts
-        are re-summed too: a late event can change what later releases freed. On `Overflow`
-        nothing changes."""
+        are re-summed too: a late event can change what later releases freed. Returns the
+        balance checks of the snapshots from the spliced posting on (none on a restore). On
+        `Overflow` nothing changes."""
         every = CHECKPOINT_EVERY
         summed = dict(accounts)
         checkpoints: list[Checkpoint] = []
+        checks: list[BalanceCheck] = []
+        after = splice[2] - start if splice is not None else len(moves)
         for i, move in enumerate(moves):
             if i and (start + i) % every == 0:
                 checkpoints.append((offsets[i], state, frozen(summed)))
+            if i >= after and move.event_type is EventType.BALANCE_SNAPSHOT:
+                checks.append(self._balance_check(keys[i], move, state))
             delta = account_delta(state, move)
             self._check_account(summed, delta)
             if delta is not None:
@@ -296,6 +318,7 @@ class KeyLedger:
         self.accounts = summed
         self._accounts_view = None
         self.head = state
+        return checks
 
     def _compact(self) -> None:
         """Drop history older than the horizon; forget expired ids."""
@@ -422,6 +445,10 @@ class NativeLedgers:
                 out.rejects.append(_conflicting(item))
             elif code == _BEYOND_RETENTION:
                 out.rejects.append(_beyond_retention(item.event, self.settings))
+            elif code == _BALANCE_CHECK:
+                event_id, source, correlation, bucket, reported, computed, as_of, version = item
+                check = BalanceCheck(event_id, source, correlation, BUCKETS[bucket], reported, computed, as_of, version)
+                out.checks.append(check)
             elif code == _OVERFLOW:
                 out.rejects.append(_rejection(item.event, Reason.QUANTITY_OVERFLOW, _OVERFLOW_DETAIL))
             else:
@@ -437,6 +464,5 @@ class NativeLedgers:
 
 _PICKLE = b"\x80"  # how a pickle (protocol 2 and on) starts; native records start 1 or 2
 # the native ledger's note codes (see `Ledger.on_batch` in operators/native/src/ledger_py.rs)
-(_NEW_REJECTION, _DUPLICATE_REJECTION, _CONFLICTING_REJECTION, _CONFLICTING, _BEYOND_RETENTION, _LATE, _OVERFLOW) = (
-    range(7)
-)
+(_NEW_REJECTION, _DUPLICATE_REJECTION, _CONFLICTING_REJECTION, _CONFLICTING, _BEYOND_RETENTION) = range(5)
+_LATE, _OVERFLOW, _BALANCE_CHECK = range(5, 8)

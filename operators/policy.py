@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from operators.reconciliation import ReconciliationRule
+
 
 @dataclass(frozen=True, slots=True)
 class SafetyStock:
@@ -95,6 +97,7 @@ class Policy:
     ring_fences: tuple[RingFence, ...] = ()
     stale: tuple[tuple[str, StaleRule], ...] = ()  # location -> rule
     bundles: tuple[Bundle, ...] = ()
+    reconciliation: tuple[ReconciliationRule, ...] = ()
     _by_name: dict[str, Channel] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -32,6 +32,16 @@ def key_of(sku: str, location: str) -> str:
     return f"{sku.translate(_ESCAPES)}|{location.translate(_ESCAPES)}"
 
 
+def join_parts(*parts: str) -> str:
+    """Texts joined by `|`, each escaped as in `key_of` (a cursor over several key parts)."""
+    return "|".join(p.translate(_ESCAPES) for p in parts)
+
+
+def split_parts(text: str, most: int) -> list[str]:
+    """`join_parts`'s inverse, for any text: at most `most` parts (the last takes the rest)."""
+    return [_unescape(p) for p in text.split("|", most - 1)]
+
+
 def parts_of(key: str) -> tuple[str, str]:
     """The (sku, location) of a stream key: `key_of`'s inverse."""
     sku, location = key.split("|")

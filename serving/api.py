@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Mutable
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
 import orjson
@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException
 
+from operators.routing import join_parts, split_parts
 from serving.models import (
     MAX_BATCH,
     BatchRequest,
@@ -31,7 +32,9 @@ from serving.models import (
     ChannelFigure,
     Health,
     InvalidRequest,
+    KeyReconciliation,
     Problem,
+    ReconciliationPage,
     SkuAvailability,
     SkuPage,
     Snapshot,
@@ -340,6 +343,48 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         page = holder["store"].skus(after, limit)
         next_after = page[-1] if len(page) == limit else None
         return JSONResponse({"skus": page, "next_after": next_after})
+
+    @app.get(
+        "/v1/reconciliation/{sku}/{location}",
+        response_model=KeyReconciliation,
+        responses=_READ_ERRORS,
+        summary="Each balance snapshot of one key against skuflow's figure at its place in event order",
+    )
+    async def reconciliation_one(sku: str, location: str) -> Response:
+        sku, location = segment(sku), segment(location)
+        rows = holder["store"].reconciliation(sku, location)
+        if not rows:
+            return _not_found(f"no balance snapshot reconciled for sku {sku!r} at location {location!r}")
+        head = orjson.dumps({"sku": sku, "location": location})[:-1]
+        return Response(head + b',"records":[' + b",".join(rows) + b"]}", media_type=_JSON)
+
+    @app.get(
+        "/v1/reconciliation",
+        response_model=ReconciliationPage,
+        responses={422: {"model": InvalidRequest}},
+        summary="Reconciliation records, filtered, paged in (sku, location, event id) order",
+    )
+    async def reconciliations(
+        location: str | None = Query(None, description="Only this location."),
+        source: str | None = Query(None, description="Only balance snapshots from this source system."),
+        status: Literal["match", "divergent"] | None = Query(None, description="Only this verdict."),
+        after: str | None = Query(
+            None, description="The `next_after` of the previous page: `sku|location|event_id`, each part %-escaped."
+        ),
+        limit: int = Query(100, ge=1, le=MAX_BATCH, description="Page size."),
+    ) -> Response:
+        def keep(r: dict[str, Any]) -> bool:
+            return (
+                (location is None or r["location"] == location)
+                and (source is None or r["source_system"] == source)
+                and (status is None or r["status"] == status)
+            )
+
+        cursor = split_parts(after, 3) if after is not None else None
+        rows, last = holder["store"].reconciliations(cursor, limit, keep)
+        next_after = join_parts(*last) if last is not None else None
+        body = b'{"records":[' + b",".join(rows) + b'],"next_after":' + orjson.dumps(next_after) + b"}"
+        return Response(body, media_type=_JSON)
 
     @app.get("/healthz", response_model=Health, summary="Liveness and store path")
     async def healthz() -> Response:

@@ -6,6 +6,8 @@ exact JSON bytes, and the models only describe them.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_BATCH = 1000
@@ -108,3 +110,32 @@ class ChannelFigure(BaseModel):
 class ChannelBatchResponse(BaseModel):
     results: list[ChannelFigure]
     missing: list[str]
+
+
+class Reconciliation(BaseModel):
+    """A balance snapshot against the fold at its position in event order."""
+
+    event_id: str = Field(description="The BALANCE_SNAPSHOT's event id.")
+    sku: str
+    location: str
+    source_system: str | None
+    bucket: Literal["on_hand", "sellable", "quarantine", "damaged"]
+    reported: int = Field(description="What the source system says.")
+    computed: int = Field(description="What skuflow holds at the same place in event order.")
+    delta: int = Field(description="reported - computed")
+    status: Literal["match", "divergent"]
+    tolerance: str = Field(description="The policy's tolerance that judged it.")
+    as_of: int = Field(description="The snapshot's occurred_at, epoch milliseconds.")
+    version: int = Field(description="Re-checked with a higher one when a late event lands before it.")
+    correlation_id: str | None
+
+
+class KeyReconciliation(BaseModel):
+    sku: str
+    location: str
+    records: list[Reconciliation] = Field(description="Each balance snapshot's latest record, by event id.")
+
+
+class ReconciliationPage(BaseModel):
+    records: list[Reconciliation]
+    next_after: str | None = Field(description="Pass as `after` for the next page; null at the end.")

@@ -27,12 +27,17 @@ _OFFSET = b"o\x00"
 _CHANNEL = b"c\x00"
 _ACCOUNT = b"a\x00"
 _ACCOUNT_CHANNEL = b"m\x00account\x00"
+_RECONCILIATION = b"r\x00"
 _SEP = b"\x00"
 _VERSION_BYTES = 8
 
 
 def snapshot_key(sku: str, location: str) -> bytes:
     return _SNAP + sku.encode() + _SEP + location.encode()
+
+
+def reconciliation_key(sku: str, location: str, event_id: str) -> bytes:
+    return _RECONCILIATION + sku.encode() + _SEP + location.encode() + _SEP + event_id.encode()
 
 
 def publication_key(pub: dict[str, Any]) -> bytes:
@@ -147,6 +152,16 @@ class StoreWriter:
         if written or offsets or accounts:
             self._db.write(batch, self._write_opts)
         return written
+
+    def put_reconciliations(self, records: Iterable[dict[str, Any]]) -> int:
+        """Reconciliation records; a lower version of a balance snapshot's never replaces a higher."""
+        latest: dict[bytes, tuple[int, bytes]] = {}
+        for r in records:
+            key = reconciliation_key(r["sku"], r["location"], r["event_id"])
+            prior = latest.get(key)
+            if prior is None or r["version"] > prior[0]:
+                latest[key] = (r["version"], orjson.dumps(r))
+        return self._put_versioned(latest, None, replace_on_tie=False)
 
     def put_account_channels(self, account_channels: dict[str, str]) -> None:
         """Which channel each account with ring-fences buys through (for its fallback view)."""
@@ -274,6 +289,47 @@ class StoreReader:
             out.append(sku.decode())
             it.seek(_SNAP + sku + b"\x01")
         return out
+
+    def reconciliation(self, sku: str, location: str) -> list[bytes]:
+        """Every reconciliation record of one key (each balance snapshot's latest), by event id."""
+        self.catch_up()
+        return [value for _, value in self._prefixed(_RECONCILIATION + sku.encode() + _SEP + location.encode() + _SEP)]
+
+    def reconciliations(self, after: list[str] | None, limit: int, keep: Any) -> tuple[list[bytes], list[str] | None]:
+        """Up to `limit` reconciliation records (JSON) that `keep` (a predicate on the parsed
+        record) accepts, in (sku, location, event id) order after `after` (those parts of a
+        record: strictly after it; fewer: from there); and the parts of the last one when
+        the page is full, else None."""
+        self.catch_up()
+        if after:
+            start = _RECONCILIATION + _SEP.join(p.encode() for p in after[:3])
+            start += b"\x00" if len(after) >= 3 else b""
+        else:
+            start = _RECONCILIATION
+        out: list[bytes] = []
+        it = self._db.iter()
+        it.seek(start)
+        while it.valid():
+            key = it.key()
+            if not key.startswith(_RECONCILIATION):
+                break
+            body = value_json(it.value())
+            if keep(orjson.loads(body)):
+                out.append(body)
+                if len(out) == limit:
+                    return out, [p.decode() for p in key[len(_RECONCILIATION) :].split(_SEP, 2)]
+            it.next()
+        return out, None
+
+    def _prefixed(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        it = self._db.iter()
+        it.seek(prefix)
+        while it.valid():
+            key = it.key()
+            if not key.startswith(prefix):
+                break
+            yield key, value_json(it.value())
+            it.next()
 
     def scan(self) -> Iterator[bytes]:
         """Every snapshot's JSON, in (sku, location) order."""

@@ -90,6 +90,7 @@ def test_native_ledger_makes_what_key_ledger_makes(data: Any, settings_: FoldSet
             got = natives.fold(native[key], items)
             assert got.snapshot == expected.snapshot
             assert got.rejects == expected.rejects
+            assert got.checks == expected.checks
             duplicates.update(expected.duplicates)
             duplicates.subtract(got.duplicates)  # of rejections; those of postings are counted
             applied += _counts(expected.applied)

@@ -192,3 +192,59 @@ def test_an_oversized_body_is_413_in_the_error_shape(client: TestClient) -> None
     )
     assert r.status_code == 413 and r.json()["message"].startswith("the body must be at most")
     assert client.post("/v1/availability:batch", json={"skus": ["SKU-1"]}).status_code == 200
+
+
+def _reconciled(sku: str, location: str, event_id: str, source: str, delta: int, version: int) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "sku": sku,
+        "location": location,
+        "source_system": source,
+        "bucket": "on_hand",
+        "reported": 10 + delta,
+        "computed": 10,
+        "delta": delta,
+        "status": "match" if delta == 0 else "divergent",
+        "tolerance": "0 units or 0%",
+        "as_of": 1_780_000_000_000,
+        "version": version,
+        "correlation_id": None,
+    }
+
+
+def test_reconciliation_by_key_and_filtered_pages(client: TestClient) -> None:
+    writer: StoreWriter = client.writer  # type: ignore[attr-defined]
+    writer.put_reconciliations(
+        [
+            _reconciled("SKU-1", "WH-A", "b-1", "ERP", -3, 5),
+            _reconciled("SKU-1", "WH-A", "b-1", "ERP", 0, 4),  # older: does not replace
+            _reconciled("SKU-1", "WH-A", "b-2", "WMS", 0, 6),
+            _reconciled("SKU-2", "WH-A", "b-3", "ERP", 2, 1),
+            _reconciled("A/B", "WH 1", "b-4", "ERP", 0, 1),
+        ]
+    )
+    writer.flush()
+    deadline = time.monotonic() + 5
+    while (answer := client.get("/v1/reconciliation/SKU-1/WH-A")).status_code == 404:  # the reader catches up
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    one = answer.json()
+    assert [(r["event_id"], r["delta"], r["version"]) for r in one["records"]] == [("b-1", -3, 5), ("b-2", 0, 6)]
+    assert client.get("/v1/reconciliation/A%2FB/WH%201").json()["records"][0]["event_id"] == "b-4"
+    assert client.get("/v1/reconciliation/SKU-9/WH-A").status_code == 404
+    divergent = client.get("/v1/reconciliation", params={"status": "divergent", "source": "ERP"}).json()
+    assert [r["event_id"] for r in divergent["records"]] == ["b-1", "b-3"] and divergent["next_after"] is None
+    pages, after = [], None
+    while True:
+        page = client.get("/v1/reconciliation", params={"limit": 2, **({"after": after} if after else {})}).json()
+        pages.append([r["event_id"] for r in page["records"]])
+        after = page["next_after"]
+        if after is None:
+            break
+    assert [e for p in pages for e in p] == ["b-4", "b-1", "b-2", "b-3"]
+    assert divergent["records"][0]["event_id"] == "b-1"
+    later = client.get("/v1/reconciliation", params={"after": "SKU-1|WH-A|b-1"}).json()  # any text is a place
+    assert [r["event_id"] for r in later["records"]] == ["b-2", "b-3"]
+    assert [r["event_id"] for r in client.get("/v1/reconciliation", params={"after": "SKU-2"}).json()["records"]] == [
+        "b-3"
+    ]

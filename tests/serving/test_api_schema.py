@@ -40,10 +40,29 @@ def _publication(sku: str, channel: str, account: str | None) -> dict[str, Any]:
     }
 
 
+def _reconciled(sku: str, location: str) -> dict[str, Any]:
+    return {
+        "event_id": "b-1",
+        "sku": sku,
+        "location": location,
+        "source_system": "ERP",
+        "bucket": "sellable",
+        "reported": 8,
+        "computed": 9,
+        "delta": -1,
+        "status": "divergent",
+        "tolerance": "0 units or 0%",
+        "as_of": 1_780_000_000_000,
+        "version": 2,
+        "correlation_id": None,
+    }
+
+
 def _app() -> Any:
     writer = StoreWriter(_DIR / "store")
     writer.put_snapshots([_snapshot(s, loc, 9) for s in ("0", "SKU-1", "A/B", "") for loc in ("0", "WH-A") if s])
     writer.put_publications([_publication("0", "0", None), _publication("SKU-1", "b2b", "ACME")])
+    writer.put_reconciliations([_reconciled("0", "0"), _reconciled("SKU-1", "WH-A")])
     writer.flush()
     writer.close()
     return create_app(_DIR)

@@ -23,6 +23,7 @@ const RETURN_RECEIVED: u8 = 9;
 const RETURN_DISPOSITIONED: u8 = 10;
 const HOLD_PLACED: u8 = 11;
 const HOLD_RELEASED: u8 = 12;
+pub const BALANCE_SNAPSHOT: u8 = 13;
 
 // status codes: 0 none, then SELLABLE, QUARANTINE, DAMAGED; dispositions: 0 none, then
 // RESTOCK, REFURBISH, DAMAGED, SCRAP (the orders of operators/history.py)
@@ -92,6 +93,17 @@ impl State {
             damaged,
             in_transit,
             ..Self::default()
+        }
+    }
+
+    /// What a balance snapshot of `status` reports on: 0 (none) on hand, else the bucket
+    /// (on hand fits int64: `apply` keeps it so).
+    pub fn figure(&self, status: u8) -> i64 {
+        match status {
+            0 => self.sellable + self.picked + self.quarantine + self.damaged,
+            QUARANTINE => self.quarantine,
+            DAMAGED => self.damaged,
+            _ => self.sellable,
         }
     }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::fold::{
     account_delta, add_account, apply, check_account, decode, encode, Accounts, Move, OrderKey,
-    Overflow, State,
+    Overflow, State, BALANCE_SNAPSHOT,
 };
 
 pub const CHECKPOINT_EVERY: usize = 32;
@@ -119,14 +119,42 @@ pub struct History {
     splices: Vec<(i64, i64)>,
 }
 
-/// What must be re-folded: from entry `start`, from (state, accounts), these moves
-/// (at their offsets once `splice` is in).
+/// What must be re-folded: from entry `start`, from (state, accounts), these moves (at
+/// their offsets once `splice` is in, with their keys).
 pub struct Refold {
     start: usize,
     state: State,
     accounts: Accounts,
-    moves: Vec<(Move, usize)>,
+    moves: Vec<(Move, usize, OrderKey)>,
     splice: Option<Splice>,
+}
+
+/// A balance snapshot against the fold at its position (`operators.reconciliation.BalanceCheck`);
+/// `bucket` is its status code (0: on hand).
+pub struct Check {
+    pub event_id: String,
+    pub source: Option<String>,
+    pub correlation: Option<String>,
+    pub bucket: u8,
+    pub reported: i64,
+    pub computed: i64,
+    pub as_of: i64,
+    pub version: i64,
+}
+
+impl Check {
+    fn of(key: &OrderKey, m: &Move, state: &State, version: i64) -> Self {
+        Self {
+            event_id: key.2.clone(),
+            source: m.account_id.clone(),
+            correlation: m.order_id.clone(),
+            bucket: m.status,
+            reported: m.qty,
+            computed: state.figure(m.status),
+            as_of: key.0,
+            version,
+        }
+    }
 }
 
 /// A late entry's bytes, where they go, and its time's place: what `History::commit`
@@ -177,15 +205,15 @@ impl History {
         let mut data = Vec::new();
         encode(&mut data, &key, &m);
         let start = block * CHECKPOINT_EVERY;
-        let mut moves: Vec<(Move, usize)> = Vec::with_capacity(entries.len() + 1);
-        for (j, (_, mv, o)) in entries.into_iter().enumerate() {
+        let mut moves: Vec<(Move, usize, OrderKey)> = Vec::with_capacity(entries.len() + 1);
+        for (j, (k, mv, o)) in entries.into_iter().enumerate() {
             if j == i {
-                moves.push((m.clone(), at));
+                moves.push((m.clone(), at, key.clone()));
             }
-            moves.push((mv, if j >= i { o + data.len() } else { o }));
+            moves.push((mv, if j >= i { o + data.len() } else { o }, k));
         }
         if moves.len() == i {
-            moves.push((m, at));
+            moves.push((m, at, key.clone()));
         }
         let splice = Splice {
             at,
@@ -223,7 +251,7 @@ impl History {
             start: 0,
             state,
             accounts,
-            moves: entries.into_iter().map(|(_, m, o)| (m, o)).collect(),
+            moves: entries.into_iter().map(|(k, m, o)| (m, o, k)).collect(),
             splice: None,
         })
     }
@@ -335,6 +363,8 @@ pub struct Ledger {
     pub history: History,
     pub horizon_ms: i64,
     pub retention_ms: i64,
+    /// Balance checks the last posting made, for the shell to take.
+    pub checks: Vec<Check>,
 }
 
 impl Ledger {
@@ -350,6 +380,7 @@ impl Ledger {
             history: History::new(State::default(), Vec::new()),
             horizon_ms,
             retention_ms,
+            checks: Vec::new(),
         }
     }
 
@@ -368,11 +399,13 @@ impl Ledger {
             history,
             horizon_ms,
             retention_ms,
+            checks: Vec::new(),
         };
         let refold = ledger.history.everything()?;
         ledger
             .refold(refold)
             .map_err(|_| "a stored history folds beyond int64".to_owned())?;
+        ledger.checks.clear(); // a restore checks nothing again
         Ok(ledger)
     }
 
@@ -463,6 +496,10 @@ impl Ledger {
             if let Err(overflow) = apply(&mut self.head, &m) {
                 return Ok(Err(overflow));
             }
+            if m.event_type == BALANCE_SNAPSHOT {
+                let check = Check::of(&key, &m, &self.head, self.version + 1);
+                self.checks.push(check); // the head is the state at its place: it changes no bucket
+            }
             self.history.append(key, &m, checkpoint);
             self.accounts_changes += u64::from(delta.is_some());
             add_account(&mut self.accounts, delta).expect("checked above");
@@ -475,7 +512,8 @@ impl Ledger {
     }
 
     /// Re-fold `r` into the head, the accounts and the checkpoints after its start, and
-    /// commit its splice; on `Overflow` nothing changes.
+    /// commit its splice; the balance snapshots from the spliced posting on are checked
+    /// again. On `Overflow` nothing changes.
     fn refold(&mut self, r: Refold) -> Result<(), Overflow> {
         let Refold {
             start,
@@ -484,14 +522,20 @@ impl Ledger {
             moves,
             splice,
         } = r;
+        let after = splice.as_ref().map_or(moves.len(), |s| s.index - start);
         let mut checkpoints = Vec::new();
-        for (i, (m, offset)) in moves.iter().enumerate() {
+        let mut checks = Vec::new();
+        for (i, (m, offset, key)) in moves.iter().enumerate() {
             if i > 0 && (start + i) % CHECKPOINT_EVERY == 0 {
                 checkpoints.push((*offset, state.clone(), accounts.clone()));
+            }
+            if i >= after && m.event_type == BALANCE_SNAPSHOT {
+                checks.push(Check::of(key, m, &state, self.version + 1));
             }
             add_account(&mut accounts, account_delta(&state, m))?;
             apply(&mut state, m)?;
         }
+        self.checks.extend(checks);
         if let Some(splice) = splice {
             self.history.commit(splice);
         }

@@ -11,7 +11,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::check_enums;
-use crate::fold::{Accounts, Map, Move, State};
+use crate::fold::{Accounts, Map, Move, State, BALANCE_SNAPSHOT};
+
+/// The note code of a balance check (after `ledger::Note`'s).
+const BALANCE_CHECK: u8 = 7;
 use crate::ledger::{self, Outcome};
 use crate::record::{self, Mark};
 
@@ -278,14 +281,28 @@ impl Ledger {
                 e.get_item(8)?.extract()?,
                 e.get_item(0)?.extract()?,
             ),
-            m: Move {
-                event_type: event_type - 1,
-                qty: e.get_item(9)?.extract()?,
-                order_id: opt_text(&e.get_item(12)?)?,
-                account_id: opt_text(&e.get_item(14)?)?,
-                status: code_of(&k.statuses, &e.get_item(18)?)?,
-                disposition: code_of(&k.dispositions, &e.get_item(17)?)?,
-                counterpart,
+            m: if event_type - 1 == BALANCE_SNAPSHOT {
+                // no bucket changes and no order or account: the correlation id and the
+                // source system ride in those slots, for its reconciliation (`Posting.move`)
+                Move {
+                    event_type: BALANCE_SNAPSHOT,
+                    qty: e.get_item(9)?.extract()?,
+                    order_id: opt_text(&e.get_item(10)?)?,
+                    account_id: opt_text(&e.get_item(7)?)?,
+                    status: code_of(&k.statuses, &e.get_item(18)?)?,
+                    disposition: 0,
+                    counterpart,
+                }
+            } else {
+                Move {
+                    event_type: event_type - 1,
+                    qty: e.get_item(9)?.extract()?,
+                    order_id: opt_text(&e.get_item(12)?)?,
+                    account_id: opt_text(&e.get_item(14)?)?,
+                    status: code_of(&k.statuses, &e.get_item(18)?)?,
+                    disposition: code_of(&k.dispositions, &e.get_item(17)?)?,
+                    counterpart,
+                }
             },
             id_hash: e.get_item(20)?.extract()?,
             digest: e.get_item(21)?.extract()?,
@@ -398,6 +415,19 @@ impl Ledger {
             }
             if let Some(n) = note {
                 notes.append((n as u8, &item))?;
+            }
+            for c in self.core.checks.drain(..) {
+                let check = (
+                    c.event_id,
+                    c.source,
+                    c.correlation,
+                    c.bucket,
+                    c.reported,
+                    c.computed,
+                    c.as_of,
+                    c.version,
+                );
+                notes.append((BALANCE_CHECK, check))?;
             }
         }
         if !applied {

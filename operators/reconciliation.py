@@ -1,0 +1,140 @@
+"""Reconciliation: what a source system says it holds for a key (a BALANCE_SNAPSHOT) against
+what skuflow computed at the same position in event order, and the verdict a tolerance gives.
+
+The ledger makes a `BalanceCheck` when a balance snapshot folds in order, and again (with a
+higher version) for each one after a late posting that re-folds history before it, so the
+check with the highest version per event is the one of the sorted log, whatever the arrival
+order. The verdict is the shell's, from the running policy's tolerance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from operators.events import Status
+
+
+class Bucket(StrEnum):
+    """What a balance snapshot reports: `status` null is on hand, else that bucket."""
+
+    ON_HAND = "on_hand"
+    SELLABLE = "sellable"
+    QUARANTINE = "quarantine"
+    DAMAGED = "damaged"
+
+
+BUCKET_OF_STATUS: dict[Status | None, Bucket] = {
+    None: Bucket.ON_HAND,
+    Status.SELLABLE: Bucket.SELLABLE,
+    Status.QUARANTINE: Bucket.QUARANTINE,
+    Status.DAMAGED: Bucket.DAMAGED,
+}
+BUCKETS: tuple[Bucket, ...] = tuple(BUCKET_OF_STATUS.values())  # by status code: 0 none, then Status order
+
+
+class BalanceCheck(NamedTuple):
+    """A balance snapshot against the fold's state at its position."""
+
+    event_id: str
+    source_system: str | None
+    correlation_id: str | None
+    bucket: Bucket
+    reported: int
+    computed: int
+    as_of: int  # the snapshot's occurred_at
+    version: int  # the key's version when checked: the highest per event_id stands
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerance:
+    """How far a reported figure may be from the computed one and still match: `units`, or
+    `percent` of the computed figure, whichever is larger."""
+
+    units: int = 0
+    percent: float = 0.0
+
+    def allows(self, delta: int, computed: int) -> bool:
+        return abs(delta) <= max(self.units, abs(computed) * self.percent / 100)
+
+    def __str__(self) -> str:
+        return f"{self.units} units or {self.percent:g}%"
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationRule:
+    """The tolerance of balance snapshots at `location` from `source` (None: any)."""
+
+    location: str | None = None
+    source: str | None = None
+    tolerance: Tolerance = Tolerance()
+
+    def specificity(self, location: str, source: str | None) -> int | None:
+        """How closely the rule fits (location and source 3, location 2, source 1, neither 0),
+        or None when it does not apply."""
+        if self.location not in (None, location) or self.source not in (None, source):
+            return None
+        return 2 * (self.location is not None) + (self.source is not None)
+
+
+def tolerance_for(rules: tuple[ReconciliationRule, ...], location: str, source: str | None) -> Tolerance:
+    """The tolerance of the closest-fitting rule (the first listed among equals); none: exact."""
+    best: tuple[int, Tolerance] | None = None
+    for rule in rules:
+        fit = rule.specificity(location, source)
+        if fit is not None and (best is None or fit > best[0]):
+            best = (fit, rule.tolerance)
+    return best[1] if best is not None else Tolerance()
+
+
+class Reconciliation(NamedTuple):
+    """A check on its key, as the fold stage emits it."""
+
+    sku: str
+    location: str
+    check: BalanceCheck
+
+    def record(self, rules: tuple[ReconciliationRule, ...] = ()) -> ReconciliationRecord:
+        tolerance = tolerance_for(rules, self.location, self.check.source_system)
+        return verdict(self.check, self.sku, self.location, tolerance)
+
+
+class ReconciliationRecord(NamedTuple):
+    """One balance snapshot's reconciliation: keep the highest `version` per `event_id`."""
+
+    event_id: str
+    sku: str
+    location: str
+    source_system: str | None
+    bucket: str
+    reported: int
+    computed: int
+    delta: int  # reported - computed
+    status: str  # match | divergent
+    tolerance: str
+    as_of: int
+    version: int
+    correlation_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+def verdict(check: BalanceCheck, sku: str, location: str, tolerance: Tolerance = Tolerance()) -> ReconciliationRecord:
+    """The reconciliation record of a check."""
+    delta = check.reported - check.computed
+    return ReconciliationRecord(
+        event_id=check.event_id,
+        sku=sku,
+        location=location,
+        source_system=check.source_system,
+        bucket=check.bucket.value,
+        reported=check.reported,
+        computed=check.computed,
+        delta=delta,
+        status="match" if tolerance.allows(delta, check.computed) else "divergent",
+        tolerance=str(tolerance),
+        as_of=check.as_of,
+        version=check.version,
+        correlation_id=check.correlation_id,
+    )
