@@ -129,9 +129,11 @@ def kafka_outputs(
     exceptions_topic: str,
     registry_url: str | None = None,
     policy: Policy | None = None,
+    reconciliation_topic: str | None = None,
 ) -> Outputs:
-    """Snapshots (key sku|location) and rejects (key event_id) as Avro on Kafka: Confluent
-    framing when a schema registry is given, single-object encoding otherwise."""
+    """Snapshots (key sku|location), rejects (key event_id) and reconciliation records (key
+    sku|location) as Avro on Kafka: Confluent framing when a schema registry is given,
+    single-object encoding otherwise."""
     snap_wire = AvroWire(schemas.AVAILABILITY_SNAPSHOT, registry_url)
     reject_wire = AvroWire(schemas.REJECTED_EVENT, registry_url)
 
@@ -156,13 +158,24 @@ def kafka_outputs(
         key = key_of(p.sku, p.account) if p.account else p.sku
         return key.encode(), frame(pub_wire, channel_topic(p.channel), p.to_dict())
 
+    recon_wire = AvroWire(schemas.RECONCILIATION_RECORD, registry_url)
+
+    def encode_reconciliation(r: ReconciliationRecord) -> tuple[bytes | None, bytes]:
+        assert reconciliation_topic is not None
+        return key_of(r.sku, r.location).encode(), frame(recon_wire, reconciliation_topic, r.to_dict())
+
     publications: tuple[Any, ...] = ()
     if policy is not None:
         publications = (KafkaChannelSink(bootstrap, [c.name for c in policy.channels], encode_publication),)
+    reconciliation = None
+    if reconciliation_topic is not None:
+        topic_partitions = partitions[reconciliation_topic]
+        reconciliation = KafkaRecordSink(bootstrap, reconciliation_topic, topic_partitions, encode_reconciliation)
     return Outputs(
         snapshots=(KafkaRecordSink(bootstrap, snapshots_topic, partitions[snapshots_topic], encode_snapshot),),
         exceptions=KafkaRecordSink(bootstrap, exceptions_topic, partitions[exceptions_topic], encode_reject),
         publications=publications,
+        reconciliation=reconciliation,
     )
 
 

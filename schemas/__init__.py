@@ -11,6 +11,7 @@ INVENTORY_EVENT = "inventory_event"
 AVAILABILITY_SNAPSHOT = "availability_snapshot"
 REJECTED_EVENT = "rejected_event"
 CHANNEL_AVAILABILITY = "channel_availability"
+RECONCILIATION_RECORD = "reconciliation_record"
 
 
 @cache

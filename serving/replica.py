@@ -30,16 +30,23 @@ Decode = Any  # Callable[[bytes], dict[str, Any]] (an AvroWire.decode: timestamp
 
 
 class Materializer:
-    """One topic into the store: location snapshots, or (`publications`) channel figures."""
+    """One topic into the store: location snapshots, (`publications`) channel figures, or
+    what `write` (a StoreWriter method: records and offsets) takes."""
 
     def __init__(
-        self, bootstrap: str, topic: str, store: StoreWriter, decode: Decode, publications: bool = False
+        self,
+        bootstrap: str,
+        topic: str,
+        store: StoreWriter,
+        decode: Decode,
+        publications: bool = False,
+        write: Any = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.store = store
         self.decode = decode
-        self.write = store.put_publications if publications else store.put_snapshots
+        self.write = write or (store.put_publications if publications else store.put_snapshots)
         self.applied = 0
         self.undecodable = 0
 

@@ -153,15 +153,18 @@ class StoreWriter:
             self._db.write(batch, self._write_opts)
         return written
 
-    def put_reconciliations(self, records: Iterable[dict[str, Any]]) -> int:
-        """Reconciliation records; a lower version of a balance snapshot's never replaces a higher."""
+    def put_reconciliations(
+        self, records: Iterable[dict[str, Any]], offsets: dict[tuple[str, int], int] | None = None
+    ) -> int:
+        """Reconciliation records; a lower version of a balance snapshot's never replaces a
+        higher. `offsets` as in put_snapshots."""
         latest: dict[bytes, tuple[int, bytes]] = {}
         for r in records:
             key = reconciliation_key(r["sku"], r["location"], r["event_id"])
             prior = latest.get(key)
             if prior is None or r["version"] > prior[0]:
                 latest[key] = (r["version"], orjson.dumps(r))
-        return self._put_versioned(latest, None, replace_on_tie=False)
+        return self._put_versioned(latest, offsets, replace_on_tie=False)
 
     def put_account_channels(self, account_channels: dict[str, str]) -> None:
         """Which channel each account with ring-fences buys through (for its fallback view)."""

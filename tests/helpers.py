@@ -42,6 +42,8 @@ def run_args(
     """The arguments of `skuflow run` over the topics `t` (events, snapshots, exceptions):
     `--until-end` unless `until_end` is False (a tailing run)."""
     topics = ["--topic", t["events"], "--snapshots-topic", t["snapshots"], "--exceptions-topic", t["exceptions"]]
+    if "reconciliation" in t:
+        topics += ["--reconciliation-topic", t["reconciliation"]]
     paths = ["--state-dir", str(state), "--item-master", str(item_master)]
     end = ["--until-end"] if until_end else []
     return ["run", "--bootstrap", bootstrap, *topics, *paths, *end, *extra]

@@ -14,6 +14,7 @@ from typing import Any
 from dataflows.cli.options import (
     EVENTS,
     EXCEPTIONS,
+    RECONCILIATION,
     SNAPSHOTS,
     control_arg,
     duration_arg,
@@ -119,6 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             TopicSpec(args.topic, args.partitions),
             TopicSpec(args.snapshots_topic, args.partitions, compact),
             TopicSpec(args.exceptions_topic, args.partitions),
+            TopicSpec(args.reconciliation_topic, args.partitions),
             *(TopicSpec(channel_topic(c.name), args.partitions, compact) for c in (policy.channels if policy else ())),
         ],
     )
@@ -126,7 +128,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     source = KafkaEventSource(args.bootstrap, args.topic, until_end=args.until_end, stop=stop)
     outputs = kafka_outputs(
-        args.bootstrap, partitions, args.snapshots_topic, args.exceptions_topic, args.schema_registry, policy
+        args.bootstrap,
+        partitions,
+        args.snapshots_topic,
+        args.exceptions_topic,
+        args.schema_registry,
+        policy,
+        args.reconciliation_topic,
     )
     wire = AvroWire(schemas.INVENTORY_EVENT, args.schema_registry)
     control = control_arg(args, policy, not args.until_end, stop)
@@ -179,6 +187,9 @@ def add_parsers(sub: Any) -> None:
     runp.add_argument("--topic", default=EVENTS, help=f"input topic ({EVENTS})")
     runp.add_argument("--snapshots-topic", default=SNAPSHOTS)
     runp.add_argument("--exceptions-topic", default=EXCEPTIONS)
+    runp.add_argument(
+        "--reconciliation-topic", default=RECONCILIATION, help=f"balance snapshot checks ({RECONCILIATION})"
+    )
     runp.add_argument(
         "--partitions", type=whole_number(1, 10_000), default=4, help="partitions of topics this creates (4)"
     )

@@ -67,6 +67,7 @@ REPLAY_BATCH = 8192  # a bulk job: coalesce more per key (like Kafka Streams' re
 
 
 EVENTS, SNAPSHOTS, EXCEPTIONS = "inventory.events.v1", "inventory.snapshots.v1", "inventory.exceptions.v1"
+RECONCILIATION = "inventory.reconciliation.v1"
 
 
 def flow_args(p: argparse.ArgumentParser) -> None:

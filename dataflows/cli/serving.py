@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from dataflows.cli.options import (
     DEFAULT_PORT,
     PORT,
+    RECONCILIATION,
     SNAPSHOTS,
     whole_number,
 )
@@ -36,10 +37,15 @@ def _materializers(args: argparse.Namespace) -> tuple[list[Materializer], StoreW
     channels = AvroWire(schemas.CHANNEL_AVAILABILITY, args.schema_registry)
     topics = AdminClient({"bootstrap.servers": args.bootstrap}).list_topics(timeout=30).topics
     channel_topics = sorted(t for t in topics if t.startswith("inventory.availability.") and t.endswith(".v1"))
-    return [
+    found = [
         Materializer(args.bootstrap, args.topic, store, snapshots.decode),
         *(Materializer(args.bootstrap, t, store, channels.decode, publications=True) for t in channel_topics),
-    ], store
+    ]
+    if args.reconciliation_topic in topics:
+        records = AvroWire(schemas.RECONCILIATION_RECORD, args.schema_registry)
+        topic, write = args.reconciliation_topic, store.put_reconciliations
+        found.append(Materializer(args.bootstrap, topic, store, records.decode, write=write))
+    return found, store
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -126,6 +132,9 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--workers", type=whole_number(1, 256), default=1, help="HTTP worker processes (1)")
     serve.add_argument("--bootstrap", help="Kafka bootstrap servers: materialize the snapshots topic")
     serve.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
+    serve.add_argument(
+        "--reconciliation-topic", default=RECONCILIATION, help=f"reconciliation topic, if present ({RECONCILIATION})"
+    )
     serve.add_argument("--schema-registry", help="schema registry URL, for Confluent-framed snapshots")
     serve.set_defaults(func=cmd_serve)
 
@@ -138,6 +147,9 @@ def add_parsers(sub: Any) -> None:
     materialize.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
     materialize.add_argument("--state-dir", type=Path, required=True)
     materialize.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
+    materialize.add_argument(
+        "--reconciliation-topic", default=RECONCILIATION, help=f"reconciliation topic, if present ({RECONCILIATION})"
+    )
     materialize.add_argument("--schema-registry", help="schema registry URL, for Confluent-framed snapshots")
     materialize.add_argument("--until-end", action="store_true", help="exit at the end of the topic")
     materialize.set_defaults(func=cmd_materialize)

@@ -26,7 +26,7 @@ JSON_GARBAGE = b'{"event_id": "json-no-type"}'
 
 def topics() -> dict[str, str]:
     tag = uuid.uuid4().hex[:8]
-    return {"events": f"ev-{tag}", "snapshots": f"sn-{tag}", "exceptions": f"ex-{tag}"}
+    return {"events": f"ev-{tag}", "snapshots": f"sn-{tag}", "exceptions": f"ex-{tag}", "reconciliation": f"rc-{tag}"}
 
 
 def run_flow(bootstrap: str, t: dict[str, str], state: Path, *extra: str) -> None:
@@ -62,6 +62,8 @@ def materialized(bootstrap: str, t: dict[str, str], state: Path, *extra: str) ->
         bootstrap,
         "--topic",
         t["snapshots"],
+        "--reconciliation-topic",
+        t["reconciliation"],
         "--state-dir",
         str(state),
         "--until-end",
@@ -461,3 +463,48 @@ def test_channel_topics_and_replica_channel_api(kafka_bootstrap: str, tmp_path: 
     finally:
         replica.terminate()
         replica.wait(15)
+
+
+def test_reconciliation_topic_and_replica_api(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """`run` publishes each balance snapshot's check to the reconciliation topic (key
+    sku|location); a replica materializes it and answers the reconciliation API with the
+    latest record per snapshot, the same as a replay of the same events from a file."""
+    events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, 20_000, 60)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: r1\nchannels:\n  b2b: {}\nreconciliation:\n  - {source: ERP, tolerance_units: 1}\n")
+    file_state = tmp_path / "file"
+    skuflow(
+        "replay",
+        str(events),
+        "--state-dir",
+        str(file_state),
+        "--item-master",
+        str(item_master),
+        "--policy",
+        str(policy),
+    )
+
+    def latest(records: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
+        out: dict[str, dict[str, Any]] = {}
+        for r in records:
+            if r["event_id"] not in out or r["version"] > out[r["event_id"]]["version"]:
+                out[r["event_id"]] = r
+        return {k: (r["sku"], r["location"], r["reported"], r["computed"], r["status"]) for k, r in out.items()}
+
+    expected = latest(read_jsonl(file_state / "reconciliation.jsonl"))
+    assert len(expected) > 50 and any(v[4] == "divergent" for v in expected.values())
+    skuflow(*run_args(kafka_bootstrap, t, tmp_path / "flow", item_master, "--policy", str(policy)))
+    wire = AvroWire(schemas.RECONCILIATION_RECORD)
+    messages = consume_all(kafka_bootstrap, t["reconciliation"])
+    records = [wire.decode(m.value()) for m in messages]
+    assert all(m.key() == f"{r['sku']}|{r['location']}".encode() for m, r in zip(messages, records, strict=True))
+    assert latest(records) == expected
+
+    materialized(kafka_bootstrap, t, tmp_path / "replica")
+    from fastapi.testclient import TestClient
+
+    from serving.api import create_app
+
+    with TestClient(create_app(tmp_path / "replica")) as api:
+        page = api.get("/v1/reconciliation", params={"limit": 1000}).json()
+    assert latest(page["records"]) == expected and page["next_after"] is None
