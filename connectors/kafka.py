@@ -374,3 +374,68 @@ class KafkaChannelSink(FixedPartitionedSink[Any, None]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _Lane:
         return _Lane(Producer(self._config), channel_topic(for_part), -1, self._encode)  # a producer per channel
+
+
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60) -> list[bytes]:
+    """Every message value of `topic`, from the beginning to the end it had when asked (for
+    tools such as a re-drive; the dataflow reads through `KafkaEventSource`)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "skuflow-tool", "enable.auto.commit": False})
+    try:
+        meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return []
+        ends = {}
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            if high > low:
+                ends[p] = high
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        out: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        while ends:
+            if time.monotonic() > deadline:
+                raise ConnectorError(f"{topic}: not read to its end within {timeout_s:g} s")
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise ConnectorError(f"{topic}: {msg.error()}")
+            out.append(msg.value())
+            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+                ends.pop(msg.partition(), None)
+        return out
+    finally:
+        consumer.close()
+
+
+def produce_all(
+    bootstrap: str,
+    topic: str,
+    messages: Any,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> int:
+    """Produce `messages` ((key, value) pairs) to `topic` idempotently and wait for every
+    delivery; ConnectorError names how many were not delivered. Returns how many were sent."""
+    producer = Producer(producer_config(bootstrap))
+    failures: list[str] = []
+
+    def delivered(err: Any, msg: Any) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    sent = 0
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(topic, value, key, headers=headers, on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+        sent += 1
+    left = producer.flush(60)
+    if failures or left:
+        raise ConnectorError(f"{len(failures) + left} of {sent} messages were not delivered: {failures[:3]}")
+    return sent

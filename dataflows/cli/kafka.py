@@ -47,10 +47,9 @@ def _read_events(path: Path) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from confluent_kafka import Producer
-
     import schemas
-    from connectors.kafka import TopicSpec, ensure_topics, producer_config
+    from connectors.exceptions import ConnectorError
+    from connectors.kafka import TopicSpec, ensure_topics, produce_all
     from connectors.wire import AvroWire, message_value
 
     if not args.file.is_file():
@@ -59,42 +58,29 @@ def cmd_produce(args: argparse.Namespace) -> int:
         raise SystemExit("skuflow: --framing confluent needs --schema-registry URL")
     ensure_topics(args.bootstrap, [TopicSpec(args.topic, args.partitions)])
     wire = AvroWire(schemas.INVENTORY_EVENT, args.schema_registry)
-    producer = Producer(producer_config(args.bootstrap))
-    failures: list[str] = []
-
-    def delivered(err: Any, msg: Any) -> None:
-        if err is not None:
-            failures.append(str(err))
-
-    sent = raw = 0
+    raw = 0
 
     def encode(record: dict[str, Any]) -> bytes:
         if args.framing == "confluent":
             return wire.encode_confluent(record, f"{args.topic}-value")
         return wire.encode_single_object(record)
 
-    for line, record in _read_events(args.file):
-        # a container's records are Avro already; a JSON line goes as Avro only where Avro keeps its meaning
-        encoded = encode(record) if not line and record is not None else message_value(line, record, encode)
-        value = line if encoded is None else encoded
-        raw += encoded is None
-        key = record.get("sku") if record else None
-        while True:
-            try:
-                producer.produce(
-                    args.topic,
-                    value,
-                    key.encode("utf-8", "replace") if isinstance(key, str) else None,
-                    on_delivery=delivered,
-                )
-                break
-            except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
-        sent += 1
-    left = producer.flush(60)
-    if failures or left:
-        raise SystemExit(f"skuflow: {len(failures) + left} of {sent} messages were not delivered: {failures[:3]}")
+    def messages() -> Iterator[tuple[bytes | None, bytes]]:
+        nonlocal raw
+        for line, record in _read_events(args.file):
+            # a container's records are Avro already; a JSON line goes as Avro only where Avro keeps its meaning
+            encoded = encode(record) if not line and record is not None else message_value(line, record, encode)
+            raw += encoded is None
+            key = record.get("sku") if record else None
+            yield (
+                (key.encode("utf-8", "replace") if isinstance(key, str) else None),
+                line if encoded is None else encoded,
+            )
+
+    try:
+        sent = produce_all(args.bootstrap, args.topic, messages())
+    except ConnectorError as exc:
+        raise SystemExit(f"skuflow: {exc}") from None
     print(
         f"produced {sent:,} events to {args.topic} ({args.framing}; {raw:,} sent as their JSON line, which "
         f"the flow reads as file replay does, because Avro would not keep their meaning)",

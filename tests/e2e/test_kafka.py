@@ -508,3 +508,39 @@ def test_reconciliation_topic_and_replica_api(kafka_bootstrap: str, tmp_path: Pa
     with TestClient(create_app(tmp_path / "replica")) as api:
         page = api.get("/v1/reconciliation", params={"limit": 1000}).json()
     assert latest(page["records"]) == expected and page["next_after"] is None
+
+
+def test_redrive_on_kafka_applies_a_fixed_dead_letter_once(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """`skuflow redrive --bootstrap`: the exceptions topic's unknown_uom event, produced to the
+    input topic again once the item master has its row, is applied by the flow once, however
+    often it is re-driven."""
+    t = topics()
+    ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 2)])
+    base = {"event_type": "RECEIPT", "sku": "SKU-1", "location": "WH-A", "source_system": "WMS"}
+    events = [
+        {**base, "event_id": "k-1", "quantity": 5, "occurred_at": 1_780_000_000_000, "source_sequence": 1},
+        {**base, "event_id": "k-2", "quantity": 2, "uom": "CS", "occurred_at": 1_780_000_000_001, "source_sequence": 2},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    skuflow("produce", str(path), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
+    before, fixed = tmp_path / "before.csv", tmp_path / "fixed.csv"
+    before.write_text("sku,uom,factor\nSKU-2,CS,6\n")
+    fixed.write_text("sku,uom,factor\nSKU-1,CS,12\n")
+    flow = tmp_path / "flow"
+    skuflow(*run_args(kafka_bootstrap, t, flow, before))
+
+    redrive = ["redrive", "--bootstrap", kafka_bootstrap, "--exceptions-topic", t["exceptions"], "--topic", t["events"]]
+    first = skuflow(*redrive, "--item-master", str(fixed)).stderr
+    assert "1 dead-lettered events to re-drive" in first and "1 valid now" in first, first
+    assert "re-drove 1 events into" in first, first
+    headers = [m.headers() for m in consume_all(kafka_bootstrap, t["events"])]
+    assert sum(1 for h in headers if h and h[0][0] == "skuflow-redrive") == 1
+    skuflow(*run_args(kafka_bootstrap, t, flow, fixed))
+    rows = as_state(materialized(kafka_bootstrap, t, tmp_path / "replica"))
+    assert rows[("SKU-1", "WH-A")]["sellable"] == 5 + 24 and rows[("SKU-1", "WH-A")]["version"] == 2
+
+    skuflow(*redrive, "--item-master", str(fixed))  # again: the flow folds it as a duplicate
+    skuflow(*run_args(kafka_bootstrap, t, flow, fixed))
+    rows = as_state(materialized(kafka_bootstrap, t, tmp_path / "replica2"))
+    assert rows[("SKU-1", "WH-A")]["sellable"] == 29 and rows[("SKU-1", "WH-A")]["version"] == 2
