@@ -265,17 +265,7 @@ class StoreReader:
     def locations(self, sku: str) -> list[bytes]:
         """Snapshot JSON of every location of `sku`, in location order."""
         self.catch_up()
-        prefix = _SNAP + sku.encode() + _SEP
-        out = []
-        it = self._db.iter()
-        it.seek(prefix)
-        while it.valid():
-            key = it.key()
-            if not key.startswith(prefix):
-                break
-            out.append(value_json(it.value()))
-            it.next()
-        return out
+        return [value for _, value in self._prefixed(_SNAP + sku.encode() + _SEP)]
 
     def skus(self, after: str | None, limit: int) -> list[str]:
         """Distinct SKUs in order, strictly after `after`."""
@@ -325,6 +315,7 @@ class StoreReader:
         return out, None
 
     def _prefixed(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """(key, JSON) of every entry whose key starts with `prefix`, in key order."""
         it = self._db.iter()
         it.seek(prefix)
         while it.valid():
@@ -337,13 +328,8 @@ class StoreReader:
     def scan(self) -> Iterator[bytes]:
         """Every snapshot's JSON, in (sku, location) order."""
         self.catch_up(force=True)
-        it = self._db.iter()
-        it.seek(_SNAP)
-        while it.valid():
-            if not it.key().startswith(_SNAP):
-                break
-            yield value_json(it.value())
-            it.next()
+        for _, value in self._prefixed(_SNAP):
+            yield value
 
     def close(self) -> None:
         if self._secondary_dir is None:
