@@ -6,7 +6,8 @@ Inputs are generated deterministically (the simulator's distributor, seed 7, Avr
 cached under .skuflow/bench/. Prints a table (median, min, max, ratio to the baseline,
 target) and writes bench-results.json. Figures move with the machine: compare ratios.
 
-Rows: fold (`skuflow replay` vs a minimal Bytewax flow), memory (peak RSS folding 1M
+Rows: fold (`skuflow replay` vs a minimal Bytewax flow), reconciliation (the log with its
+balance snapshots vs without them), memory (peak RSS folding 1M
 distinct keys), recovery (SIGKILL with those 1M keys in state -> processing again),
 api (single-key GET vs a bare ASGI app, wrk), batch (100 SKUs per request), e2e
 (produce -> API replica at 5,000 events/s, real broker), publication (event in ->
@@ -97,6 +98,37 @@ def fold_throughput(n: int, rounds: int) -> Result:
         result.rounds.append(int(m.group(1).replace(",", "")) / float(m.group(2)))
         print(
             f"  round {i + 1}: baseline {result.baseline[-1]:,.0f}, skuflow {result.rounds[-1]:,.0f} events/s",
+            file=sys.stderr,
+        )
+    return result
+
+
+def _replay_rate(events: Path, item_master: Path) -> float:
+    with tempfile.TemporaryDirectory(prefix="skuflow-bench-") as state:
+        err = subprocess.run(_replay(events, item_master, Path(state)), capture_output=True, text=True, check=True)
+    m = re.search(r"replayed ([\d,]+) records in ([\d.]+) s", err.stderr)
+    assert m, err.stderr
+    return int(m.group(1).replace(",", "")) / float(m.group(2))
+
+
+def reconciliation_cost(n: int, rounds: int) -> Result:
+    """The simulator's log (balance snapshots from the ERP, ~1% of events, each reconciled)
+    against the same log without them: what checking and writing the records costs."""
+    from connectors.avro import read_container, write_events
+
+    events, item_master = events_file(n)
+    without = CACHE / f"events-{n}-no-balance.avro"
+    if not without.exists():
+        with open(events, "rb") as f:
+            kept = [e for e in read_container(f) if e["event_type"] != "BALANCE_SNAPSHOT"]
+        write_events(f"{without}.tmp", kept)
+        Path(f"{without}.tmp").rename(without)
+    result = Result("fold with reconciliation", "events/s", [], [], ">= 0.95x baseline (without balance snapshots)")
+    for i in range(rounds):
+        result.baseline.append(_replay_rate(without, item_master))
+        result.rounds.append(_replay_rate(events, item_master))
+        print(
+            f"  round {i + 1}: without {result.baseline[-1]:,.0f}, with {result.rounds[-1]:,.0f} events/s",
             file=sys.stderr,
         )
     return result
@@ -249,7 +281,7 @@ def scale_out(bootstrap: str, work: Path) -> Result:
 
 BATCH_CONNECTIONS = 4  # a checkout page's fan-out, not a flood: 32 would only measure queueing
 
-ROWS = ("fold", "memory", "recovery", "api", "batch", "publication", "e2e", "scaleout")
+ROWS = ("fold", "reconciliation", "memory", "recovery", "api", "batch", "publication", "e2e", "scaleout")
 
 
 def table(results: list[Result]) -> str:
@@ -280,6 +312,9 @@ def main() -> None:
         if "fold" in wanted:
             print(f"fold throughput, {args.events:,} events, {args.rounds} rounds:", file=sys.stderr)
             results.append(fold_throughput(args.events, args.rounds))
+        if "reconciliation" in wanted:
+            print(f"reconciliation cost, {args.events:,} events, {args.rounds} rounds:", file=sys.stderr)
+            results.append(reconciliation_cost(args.events, args.rounds))
         if wanted & {"memory", "recovery"}:
             print("state memory and recovery, 1M keys:", file=sys.stderr)
             results += state_memory_and_recovery(work)

@@ -70,7 +70,7 @@ def test_the_last_check_of_each_balance_snapshot_is_the_sorted_folds(data: Any, 
 def test_a_verdict_says_match_within_the_tolerance() -> None:
     check = BalanceCheck("b-1", "ERP", "c-1", Bucket.ON_HAND, 50, 95, 1_780_000_000_000, 7)
     record = verdict(check, "SKU-1", "WH-A")
-    assert (record["delta"], record["status"]) == (-45, "divergent")
-    assert verdict(check, "SKU-1", "WH-A", Tolerance(units=45))["status"] == "match"
-    assert verdict(check, "SKU-1", "WH-A", Tolerance(percent=40))["status"] == "divergent"  # 38 units
-    assert verdict(check, "SKU-1", "WH-A", Tolerance(percent=50))["status"] == "match"
+    assert (record.delta, record.status, record.tolerance) == (-45, "divergent", "0 units or 0%")
+    assert verdict(check, "SKU-1", "WH-A", Tolerance(units=45)).status == "match"
+    assert verdict(check, "SKU-1", "WH-A", Tolerance(percent=40)).status == "divergent"  # 38 units
+    assert verdict(check, "SKU-1", "WH-A", Tolerance(percent=50)).status == "match"
