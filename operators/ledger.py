@@ -30,6 +30,7 @@ from operators.rejects import Reason, Rejection, duplicate_name
 from operators.snapshot import AvailabilitySnapshot
 
 HOUR_MS = 3_600_000
+MAX_CORRELATION_IDS = 32  # distinct correlation ids a snapshot carries, the newest of its batch
 LedgerMark = tuple[HistoryMark, tuple[int, int]]
 DAY_MS = 24 * HOUR_MS
 
@@ -238,8 +239,11 @@ class KeyLedger:
         if late:
             out.late.append(event.event_type)
         out.applied.append(event.event_type)
-        if event.correlation_id:
-            correlation[event.correlation_id] = None
+        cid = event.correlation_id
+        if cid and cid not in correlation:
+            correlation[cid] = None
+            if len(correlation) > MAX_CORRELATION_IDS:  # keep the newest: a snapshot stays small
+                del correlation[next(iter(correlation))]
 
     def _insert(self, posting: Posting) -> tuple[bool, list[BalanceCheck]]:
         """Apply one posting in order: whether it arrived out of order, and the balance

@@ -13,6 +13,7 @@ class Reason(StrEnum):
     # Validation: the event changes nothing.
     MISSING_KEY = "missing_key"
     BAD_KEY = "bad_key"
+    FIELD_TOO_LONG = "field_too_long"
     UNKNOWN_UOM = "unknown_uom"
     BAD_QUANTITY = "bad_quantity"
     MISSING_ORDER_ID = "missing_order_id"

@@ -28,6 +28,11 @@ MAX_KEY_BYTES = 256
 # No key part may hold a control character (C0, DEL, C1): they cannot be told apart in
 # logs and URLs, and NUL is the store's separator. (Unpaired surrogates, in any field,
 # are undecodable before keys are looked at.)
+# The longest other text (event_id, source_system, correlation_id, order_id, ...), in UTF-8
+# bytes: a snapshot carries its last event id and up to MAX_CORRELATION_IDS correlation ids,
+# so every output message stays far below a broker's 1 MB default.
+MAX_FIELD_BYTES = 1024
+_FREE_TEXT = ("event_id", "source_system", "correlation_id", "source_ref", "order_id", "channel", "reason", "lot_id")
 _BAD_KEY_CHAR = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # A trillion base units per event: far beyond any real movement, and it keeps every
@@ -88,12 +93,28 @@ def _str_or_none(value: Any) -> str | None:
 
 def key_problem(name: str, value: str) -> str | None:
     """Why `value` cannot be a key part (`bad_key`), or None."""
-    if len(value) * 4 > MAX_KEY_BYTES and len(value.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+    if _longer_than(value, MAX_KEY_BYTES):
         return f"{name} is longer than {MAX_KEY_BYTES} UTF-8 bytes"
     bad = _BAD_KEY_CHAR.search(value)
     if bad is not None:
         return f"{name} holds the control character U+{ord(bad.group()):04X}"
     return None
+
+
+def _too_long(raw: Mapping[str, Any]) -> str | None:
+    """The first text field (but the key parts, which `key_problem` bounds tighter) over
+    MAX_FIELD_BYTES: each travels in snapshots, rejections and publications, so a long one
+    could make an output message larger than the broker takes."""
+    for name in _FREE_TEXT:
+        value = raw.get(name)
+        if isinstance(value, str) and _longer_than(value, MAX_FIELD_BYTES):
+            return name
+    return None
+
+
+def _longer_than(text: str, limit: int) -> bool:
+    """Whether `text` takes more than `limit` UTF-8 bytes (encoded only when it might)."""
+    return len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 def _unpaired_surrogate(raw: Mapping[str, Any]) -> str | None:
@@ -143,7 +164,7 @@ def validate(
     `keep_original` (a JSON object), an event whose canonical payload differs from `raw`
     keeps `raw`, for a rejection at the fold stage to carry as sent.
 
-    Rules, in order: structure (`undecodable`), `missing_key`, `bad_key`,
+    Rules, in order: `field_too_long`, structure (`undecodable`), `missing_key`, `bad_key`,
     `future_event` (`occurred_at` after `latest_ms`: the arrival clock plus the guard),
     `unknown_uom`, `bad_quantity`, `missing_order_id`, `missing_channel`,
     `bad_counterpart`, `missing_disposition`.
@@ -155,6 +176,9 @@ def validate(
     event_id = raw.get("event_id")
     if not isinstance(event_id, str) or not event_id or _SURROGATE.search(event_id):
         return _reject(Reason.UNDECODABLE, "event_id must be a non-empty string of Unicode text", raw, origin)
+    long = _too_long(raw)
+    if long is not None:  # not keyed, no id: a rejection must not carry the long text outside its payload
+        return _reject(Reason.FIELD_TOO_LONG, f"{long} is longer than {MAX_FIELD_BYTES} UTF-8 bytes", raw, origin)
     fields: dict[str, Any] = {"event_id": event_id}
     broken = _unpaired_surrogate(raw)
     if broken is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import fastavro
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ from connectors.files import EventFileSource
 from connectors.wire import AvroWire
 from dataflows.config import FlowConfig
 from dataflows.runner import run
-from operators import ItemMaster, Reason, Rejection
+from operators import ItemMaster, Reason, Rejection, route, validate
 from operators.routing import key_of, parts_of
 from serving.api import create_app
 from serving.store import StoreReader
@@ -450,3 +451,39 @@ def test_rejects_of_the_fold_stage_carry_the_payload_as_sent(tmp_path: Path) -> 
     path.write_text(json.dumps(first) + "\n" + json.dumps(sent) + "\n")
     _, rejects = replay(path, tmp_path / "state", max_ahead="0")
     assert [(r["reason"], r["payload"]) for r in rejects] == [("conflicting_duplicate", sent)]
+
+
+@pytest.mark.parametrize("field", ["event_id", "correlation_id", "order_id", "source_system", "reason", "lot_id"])
+def test_a_field_too_long_for_an_output_message_is_rejected_without_it(tmp_path: Path, field: str) -> None:
+    """Any text beyond 1,024 UTF-8 bytes (here 700 two-byte characters) is `field_too_long`,
+    in JSON Lines and Avro alike; the rejection keeps it only in its (capped) payload, so no
+    snapshot, rejection or publication can outgrow a broker's message limit."""
+    event = {**receipt(0, "SKU-1", "WH-A", 3, occurred_at=1_780_000_000_000), field: "é" * 700}
+    good = receipt(1, "SKU-1", "WH-A", 2, occurred_at=1_780_000_000_001)
+    for path in (tmp_path / "in.jsonl", tmp_path / "in.avro"):
+        if path.suffix == ".avro":
+            write_events(path, [event, good])
+        else:
+            path.write_text(json.dumps(event) + "\n" + json.dumps(good) + "\n")
+        rows, rejects = replay(path, tmp_path / f"state{path.suffix}", max_ahead="0")
+        assert [(r["reason"], r["event_id"], r["correlation_id"]) for r in rejects] == [("field_too_long", None, None)]
+        assert field in rejects[0]["detail"] and rejects[0]["payload"][field] == "é" * 700
+        assert [(r["sellable"], r["version"]) for r in rows] == [(2, 1)]
+
+
+def test_a_snapshot_carries_at_most_32_correlation_ids(tmp_path: Path) -> None:
+    """A batch of 100 events on one key, each with its own correlation id: the snapshot
+    keeps the newest 32 (native and Python ledgers alike), so its size is bounded."""
+    from operators import FoldSettings, KeyLedger
+    from operators.ledger import NativeLedgers
+
+    events = [
+        {**receipt(i, "SKU-1", "WH-A", 1, occurred_at=1_780_000_000_000 + i), "correlation_id": f"c-{i:03d}"}
+        for i in range(100)
+    ]
+    items = [item for e in events for _, item in route(validate(e, ItemMaster()))]
+    natives = NativeLedgers(FoldSettings())
+    native = natives.fold(natives.new("SKU-1", "WH-A"), items).snapshot
+    reference = KeyLedger("SKU-1", "WH-A").on_batch(items).snapshot
+    assert native == reference
+    assert native is not None and native.correlation_ids == tuple(f"c-{i:03d}" for i in range(68, 100))

@@ -13,6 +13,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use crate::check_enums;
 use crate::fold::{Accounts, Map, Move, State, BALANCE_SNAPSHOT};
 
+/// `operators.ledger.MAX_CORRELATION_IDS`.
+const MAX_CORRELATION_IDS: usize = 32;
+
 /// The note code of a balance check (after `ledger::Note`'s).
 const BALANCE_CHECK: u8 = 7;
 use crate::ledger::{self, Outcome};
@@ -405,6 +408,9 @@ impl Ledger {
                         }
                         if !seen {
                             correlation.push(cid);
+                            if correlation.len() > MAX_CORRELATION_IDS {
+                                correlation.remove(0); // keep the newest: a snapshot stays small
+                            }
                         }
                     }
                 }

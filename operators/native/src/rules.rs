@@ -64,6 +64,8 @@ pub const MIN_OCCURRED_AT: i64 = -62_135_596_800_000;
 pub const MAX_OCCURRED_AT: i64 = 253_402_300_799_999;
 /// `operators.validation.MAX_KEY_BYTES`.
 const MAX_KEY_BYTES: usize = 256;
+/// `operators.validation.MAX_FIELD_BYTES`.
+const MAX_FIELD_BYTES: usize = 1024;
 
 /// An accepted event: borrowed text, indices into the enum lists.
 pub struct Event<'a> {
@@ -115,6 +117,12 @@ pub fn validate<'a>(
 ) -> Option<Event<'a>> {
     // Every text is ASCII, so its repr (the digest's input) is computed exactly here.
     if v.iter().any(|x| matches!(x, Val::Str(s) if !s.is_ascii())) {
+        return None;
+    }
+    // field_too_long, and any text longer than that, is the reference's to report
+    if v.iter()
+        .any(|x| matches!(x, Val::Str(s) if s.len() > MAX_FIELD_BYTES))
+    {
         return None;
     }
     let event_id = text(v[EVENT_ID]).filter(|s| !s.is_empty())?;
