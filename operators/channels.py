@@ -23,7 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from operators.fold import INT64_MAX
 from operators.policy import Bundle, Channel, Policy, RingFence, StaleMode
+from operators.ratios import share
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,7 @@ def channel_figure(
 ) -> int:
     pool = pooled(policy, channel, sku, views, account)
     figure = max(0, pool - safety_stock(policy, channel, sku, pool))
-    figure = min(figure, int(channel.allocation_cap * pool))
+    figure = min(figure, share(pool, channel.allocation_cap), INT64_MAX)  # a figure is an Avro long
     return 0 if figure < channel.low_stock_below else figure
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from operators.ratios import share
 from operators.reconciliation import ReconciliationRule
 
 
@@ -20,7 +21,7 @@ class SafetyStock:
     percent: float = 0.0
 
     def of(self, pooled: int) -> int:
-        return self.units + int(pooled * self.percent / 100)  # percent rounds down: never hold back less
+        return self.units + share(pooled, self.percent, 100)  # percent rounds down: never hold back less
 
 
 @dataclass(frozen=True, slots=True)

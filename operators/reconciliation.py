@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from operators.events import Status
+from operators.ratios import share
 
 
 class Bucket(StrEnum):
@@ -55,7 +56,7 @@ class Tolerance:
     percent: float = 0.0
 
     def allows(self, delta: int, computed: int) -> bool:
-        return abs(delta) <= max(self.units, abs(computed) * self.percent / 100)
+        return abs(delta) <= max(self.units, share(abs(computed), self.percent, 100))
 
     def __str__(self) -> str:
         return f"{self.units} units or {self.percent:g}%"

@@ -35,8 +35,8 @@ MAX_FIELD_BYTES = 1024
 _FREE_TEXT = ("event_id", "source_system", "correlation_id", "source_ref", "order_id", "channel", "reason", "lot_id")
 _BAD_KEY_CHAR = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# A trillion base units per event: far beyond any real movement, and it keeps every
-# running total inside Avro's long and JSON's exact-integer range (2**53).
+# A trillion base units per event: far beyond any real movement. (Running totals can
+# still grow past it: the fold checks every figure against int64.)
 MAX_BASE_QTY = 10**12
 _EVENT_TYPES = {t.value: t for t in EventType}
 _DISPOSITIONS = {d.value: d for d in Disposition}

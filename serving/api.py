@@ -7,6 +7,7 @@ validation on the hot path. Aggregates parse only what they sum.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
@@ -187,7 +188,11 @@ def _sku_json(sku: str, rows: list[bytes]) -> bytes:
         location = orjson.loads(row)
         for name in _SUMMED:
             total[name] += location[name]
-    return b'{"sku":%b,"locations":[%b],"total":%b}' % (orjson.dumps(sku), b",".join(rows), orjson.dumps(total))
+    try:
+        totals = orjson.dumps(total)
+    except orjson.JSONEncodeError:  # a sum over locations beyond 64 bits: orjson's integers stop there
+        totals = json.dumps(total).encode()
+    return b'{"sku":%b,"locations":[%b],"total":%b}' % (orjson.dumps(sku), b",".join(rows), totals)
 
 
 def _batch(skus: list[str], lookup: Callable[[str], bytes | None]) -> Response:

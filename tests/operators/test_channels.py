@@ -191,3 +191,23 @@ def test_safety_stock_overrides() -> None:
     assert channel.safety_stock_for("SKU-2").units == 3
     assert channel.safety_stock_for("OTHER").units == 1
     assert channel_figure(Policy("v", (channel,)), channel, "SKU-12", [LocationView("L", 10)]) == 3
+
+
+@settings(max_examples=300)
+@given(
+    available=st.lists(st.integers(0, 2**63 - 1), min_size=1, max_size=4),
+    cap=st.sampled_from([1.0, 0.8, 0.35, 0.1, 0.999]),
+    percent=st.sampled_from([0.0, 12.5, 33.3, 0.5]),
+)
+def test_figures_are_exact_beyond_2_53_and_stay_an_avro_long(available: list[int], cap: float, percent: float) -> None:
+    """The cap and the percent are the ratios as written (0.8 is 4/5), applied in integers:
+    float arithmetic was off by one past 2**53 (about 9,008 receipts of 10**12); a figure
+    summed over locations is held to int64, the largest figure a channel topic can carry."""
+    from fractions import Fraction
+
+    channel = Channel("b2b", allocation_cap=cap, safety_stock=SafetyStock(units=1, percent=percent))
+    views = [LocationView(f"L{i}", a) for i, a in enumerate(available)]
+    pool = sum(available)
+    held = 1 + (pool * Fraction(repr(percent)) / 100).__floor__()
+    expected = min(max(0, pool - held), (pool * Fraction(repr(cap))).__floor__(), 2**63 - 1)
+    assert channel_figure(Policy("v", (channel,)), channel, "SKU-1", views) == expected

@@ -248,3 +248,16 @@ def test_reconciliation_by_key_and_filtered_pages(client: TestClient) -> None:
     assert [r["event_id"] for r in client.get("/v1/reconciliation", params={"after": "SKU-2"}).json()["records"]] == [
         "b-3"
     ]
+
+
+def test_totals_beyond_64_bits_are_exact(client: TestClient) -> None:
+    """Three locations at int64's maximum: their total needs more than 64 bits (orjson's
+    integers stop there; the API falls back, exactly)."""
+    writer: StoreWriter = client.writer  # type: ignore[attr-defined]
+    writer.put_snapshots([make("BIG", f"L{i}", 2**63 - 1) for i in range(3)])
+    writer.flush()
+    deadline = time.monotonic() + 5
+    while (answer := client.get("/v1/availability/BIG")).status_code == 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert answer.status_code == 200 and answer.json()["total"]["sellable"] == 3 * (2**63 - 1)
