@@ -112,8 +112,10 @@ class Decoder:
         if isinstance(raw, Rejection):
             item: InventoryEvent | Rejection = raw
         else:  # a JSON object keeps itself as sent, for its rejections at the fold stage
-            json = isinstance(payload, str) or (isinstance(payload, bytes | bytearray) and _json_text(payload))
-            item = validate(raw, self.item_master, origin, latest, keep_original=json)
+            sent_as_json = not isinstance(payload, Mapping) and (
+                self.wire is None or isinstance(payload, str) or _json_text(payload)
+            )
+            item = validate(raw, self.item_master, origin, latest, keep_original=sent_as_json)
         return [(group_of(key), (key, it)) if key is not None else (None, it) for key, it in route(item)]
 
 

@@ -90,15 +90,21 @@ class FlowConfig(BaseModel):
 
     def load_item_master(self) -> ItemMaster:
         """The item master file, parsed; `ItemMasterError` names the file and line of a mistake."""
-        if self.item_master is None:
-            return ItemMaster()
-        try:
-            data = self.item_master.read_bytes()
-            if b"\x00" in data:
-                raise ItemMasterError(f"{self.item_master}: a binary file, not CSV text")
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ItemMasterError(f"{self.item_master}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        except OSError as exc:
-            raise ItemMasterError(f"{self.item_master}: cannot read it ({exc.strerror})") from None
-        return ItemMaster.parse(text, str(self.item_master))
+        return read_item_master(self.item_master)
+
+
+def read_item_master(path: Path | None) -> ItemMaster:
+    """The item master CSV at `path` (none: no conversions); `ItemMasterError` names the
+    file and line of a mistake, a binary or non-UTF-8 file, or one that cannot be read."""
+    if path is None:
+        return ItemMaster()
+    try:
+        data = path.read_bytes()
+        if b"\x00" in data:
+            raise ItemMasterError(f"{path}: a binary file, not CSV text")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ItemMasterError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ItemMasterError(f"{path}: cannot read it ({exc.strerror})") from None
+    return ItemMaster.parse(text, str(path))

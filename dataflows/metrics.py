@@ -62,6 +62,8 @@ def observe_event_time(as_of: int) -> None:
 
 
 # (location, source) -> (sku, location) -> (as_of, version, divergence if divergent else 0)
+_reconciled_at: dict[tuple[str, str], int] = {}  # what RECONCILED_AT shows, per (location, source)
+MIN_TIME = -(2**63)
 _latest_balances: dict[tuple[str, str], dict[tuple[str, str], tuple[int, int, int]]] = {}
 
 
@@ -81,6 +83,6 @@ def observe_reconciliation(record: Any) -> None:
     before = held[2] if held is not None else 0
     DIVERGENT_KEYS.labels(*where).inc(bool(divergence) - bool(before))
     DIVERGENCE_UNITS.labels(*where).inc(divergence - before)
-    gauge = RECONCILED_AT.labels(*where)
-    if record.as_of > gauge._value.get():
-        gauge.set(record.as_of)
+    if record.as_of > _reconciled_at.get(where, MIN_TIME):
+        _reconciled_at[where] = record.as_of
+        RECONCILED_AT.labels(*where).set(record.as_of)

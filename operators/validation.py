@@ -14,10 +14,10 @@ from typing import Any
 
 from operators.dedup import stable_hash
 from operators.events import PAYLOAD_FIELDS, Disposition, EventType, InventoryEvent, Status
+from operators.fold import INT64_MAX
 from operators.item_master import BASE_UOM, ItemMaster
 from operators.rejects import Reason, Rejection
 
-_INT64_MAX = 2**63 - 1
 # One range of `occurred_at` for every format: what a datetime holds (0001-01-01 to
 # 9999-12-31, in epoch millis), so JSON, Avro files and Kafka all accept the same times.
 MIN_OCCURRED_AT = -62_135_596_800_000
@@ -203,7 +203,7 @@ def validate(
     sequence = raw.get("source_sequence", 0)
     if sequence is None:
         sequence = 0
-    if isinstance(sequence, bool) or not isinstance(sequence, int) or abs(sequence) > _INT64_MAX:
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or abs(sequence) > INT64_MAX:
         return _reject(Reason.UNDECODABLE, "source_sequence must be a 64-bit integer", raw, origin, fields)
     fields["source_sequence"] = sequence
     source_system = raw.get("source_system")

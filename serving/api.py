@@ -123,6 +123,9 @@ class _BodyLimit(_HttpMiddleware):
     refused with a 413 before it is held in memory."""
 
     async def handle(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["method"] in ("GET", "HEAD"):  # no body to limit (the reads stay as cheap as they were)
+            await self.app(scope, receive, send)
+            return
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > MAX_BODY:
             await problem(413, f"the body must be at most {MAX_BODY} bytes")(scope, receive, send)

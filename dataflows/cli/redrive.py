@@ -156,9 +156,9 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     if args.bootstrap is None and args.state_dir is None:
         raise SystemExit("skuflow: redrive needs --state-dir DIR (files) or --bootstrap B (Kafka)")
     if args.bootstrap is not None:
-        from dataflows.config import FlowConfig
+        from dataflows.config import read_item_master
 
-        master = FlowConfig(state_dir=Path("."), item_master=args.item_master).load_item_master()
+        master = read_item_master(args.item_master)
         events = _plan(args, _kafka_exceptions(args), 0, master)
         if not args.dry_run and events:
             _to_kafka(args, events)
