@@ -32,7 +32,22 @@ MAX_KEY_BYTES = 256
 # bytes: a snapshot carries its last event id and up to MAX_CORRELATION_IDS correlation ids,
 # so every output message stays far below a broker's 1 MB default.
 MAX_FIELD_BYTES = 1024
-_FREE_TEXT = ("event_id", "source_system", "correlation_id", "source_ref", "order_id", "channel", "reason", "lot_id")
+# Every text field but the key parts (bounded tighter, below); event_type, uom, status and
+# disposition too, since a rejection's detail quotes them.
+_FREE_TEXT = (
+    "event_id",
+    "event_type",
+    "uom",
+    "status",
+    "disposition",
+    "source_system",
+    "correlation_id",
+    "source_ref",
+    "order_id",
+    "channel",
+    "reason",
+    "lot_id",
+)
 _BAD_KEY_CHAR = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # A trillion base units per event: far beyond any real movement. (Running totals can
