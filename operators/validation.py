@@ -7,6 +7,7 @@ original payload travels with the rejection.
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -116,6 +117,12 @@ def key_problem(name: str, value: str) -> str | None:
     return None
 
 
+def _quoted(value: Any) -> str:
+    """A value as a rejection's detail quotes it: reprlib's short form (a long text or a list
+    is cut), so no detail grows with its input."""
+    return reprlib.repr(value)
+
+
 def _too_long(raw: Mapping[str, Any]) -> str | None:
     """The first text field (but the key parts, which `key_problem` bounds tighter) over
     MAX_FIELD_BYTES: each travels in snapshots, rejections and publications, so a long one
@@ -203,7 +210,7 @@ def validate(
     type_raw = raw.get("event_type")
     etype = _EVENT_TYPES.get(type_raw) if isinstance(type_raw, str) else None
     if etype is None:
-        return _reject(Reason.UNDECODABLE, f"unknown event_type {type_raw!r}", raw, origin, fields)
+        return _reject(Reason.UNDECODABLE, f"unknown event_type {_quoted(type_raw)}", raw, origin, fields)
     fields["event_type"] = etype.value
     occurred_at = to_epoch_millis(raw.get("occurred_at"))
     if occurred_at is None or not MIN_OCCURRED_AT <= occurred_at <= MAX_OCCURRED_AT:
@@ -236,7 +243,7 @@ def validate(
     status_raw = raw.get("status")
     status = _STATUSES.get(status_raw) if isinstance(status_raw, str) else None
     if status_raw is not None and status is None:
-        return _reject(Reason.UNDECODABLE, f"unknown status {status_raw!r}", raw, origin, fields)
+        return _reject(Reason.UNDECODABLE, f"unknown status {_quoted(status_raw)}", raw, origin, fields)
     fields["status"] = status_raw
     disp_raw = raw.get("disposition")
     disposition = _DISPOSITIONS.get(disp_raw) if isinstance(disp_raw, str) else None
@@ -275,7 +282,11 @@ def validate(
     factor = item_master.factor(sku, uom) if isinstance(uom, str) else None
     if factor is None:
         return _reject(
-            Reason.UNKNOWN_UOM, f"uom {uom!r} is not EA and not in the item master for {sku}", raw, origin, fields
+            Reason.UNKNOWN_UOM,
+            f"uom {_quoted(uom)} is not EA and not in the item master for {sku}",
+            raw,
+            origin,
+            fields,
         )
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         return _reject(Reason.BAD_QUANTITY, "quantity must be an integer", raw, origin, fields)
@@ -302,7 +313,7 @@ def validate(
     if etype is EventType.RETURN_DISPOSITIONED and disposition is None:
         return _reject(
             Reason.MISSING_DISPOSITION,
-            f"disposition {disp_raw!r} is not one of {sorted(_DISPOSITIONS)}",
+            f"disposition {_quoted(disp_raw)} is not one of {sorted(_DISPOSITIONS)}",
             raw,
             origin,
             fields,

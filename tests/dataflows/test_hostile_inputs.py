@@ -490,3 +490,17 @@ def test_a_snapshot_carries_at_most_32_correlation_ids(tmp_path: Path) -> None:
     reference = KeyLedger("SKU-1", "WH-A").on_batch(items).snapshot
     assert native == reference
     assert native is not None and native.correlation_ids == tuple(f"c-{i:03d}" for i in range(68, 100))
+
+
+def test_a_rejection_detail_does_not_grow_with_its_input(tmp_path: Path) -> None:
+    """An event_type, status or uom that is a 100,000-item list (not text, so not
+    field_too_long) is quoted short in the detail: the record stays within its capped payload."""
+    bad = [
+        {**receipt(0, "SKU-1", "WH-A", 1), "event_type": list(range(100_000))},
+        {**receipt(1, "SKU-1", "WH-A", 1), "status": list(range(100_000))},
+        {**receipt(2, "SKU-1", "WH-A", 1), "uom": list(range(100_000))},
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in bad))
+    _, rejects = replay(path, tmp_path / "state", max_ahead="0")
+    assert len(rejects) == 3 and all(len(r["detail"]) < 200 for r in rejects), [r["detail"][:80] for r in rejects]
