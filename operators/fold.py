@@ -59,13 +59,16 @@ class Move(NamedTuple):
     status: Status | None = None
     disposition: Disposition | None = None
     counterpart: bool = False  # the receiving side of TRANSFER_SHIPPED
+    adopt: bool = False  # a balance snapshot whose figure becomes the bucket's (policy `adopt`)
 
 
 class Posting(NamedTuple):
-    """An event as it lands on one key; a transfer posts twice (ship side, receive side)."""
+    """An event as it lands on one key; a transfer posts twice (ship side, receive side).
+    `adopt`: a balance snapshot the policy adopts (decided when it arrived)."""
 
     event: InventoryEvent
     counterpart: bool = False
+    adopt: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -74,18 +77,21 @@ class Posting(NamedTuple):
 
     @property
     def move(self) -> Move:
-        """A balance snapshot changes no bucket and has no order or account: its move keeps
-        the correlation id and the source system in those slots, for its reconciliation."""
+        """A balance snapshot has no order or account: its move keeps the correlation id and
+        the source system in those slots, for its reconciliation."""
         e = self.event
         if e.event_type is EventType.BALANCE_SNAPSHOT:
-            return Move(e.event_type, e.base_qty, e.correlation_id, e.source_system, e.status)
+            return Move(e.event_type, e.base_qty, e.correlation_id, e.source_system, e.status, None, False, self.adopt)
         return Move(e.event_type, e.base_qty, e.order_id, e.account_id, e.status, e.disposition, self.counterpart)
 
 
-def postings(event: InventoryEvent) -> tuple[Posting, ...]:
-    """The keys one event touches: TRANSFER_SHIPPED at L to D also lands on D.in_transit."""
+def postings(event: InventoryEvent, adopt: bool = False) -> tuple[Posting, ...]:
+    """The keys one event touches: TRANSFER_SHIPPED at L to D also lands on D.in_transit.
+    `adopt` marks a balance snapshot whose figure the policy adopts."""
     if event.event_type is EventType.TRANSFER_SHIPPED:
         return (Posting(event), Posting(event, True))
+    if adopt and event.event_type is EventType.BALANCE_SNAPSHOT:
+        return (Posting(event, False, True),)
     return (Posting(event),)
 
 
@@ -315,7 +321,18 @@ def _hold_released(s: Buckets, e: Move) -> Buckets:
 
 
 def _balance_snapshot(s: Buckets, e: Move) -> Buckets:
-    return s  # reconciliation input only
+    """Reconciliation input only, unless adopted: then the reported figure becomes the
+    bucket's (on hand's difference goes to sellable, as a count's does)."""
+    if not e.adopt:
+        return s
+    q = e.base_qty
+    if e.status is Status.QUARANTINE:
+        return s._replace(quarantine=q)
+    if e.status is Status.DAMAGED:
+        return s._replace(damaged=q)
+    if e.status is Status.SELLABLE:
+        return s._replace(sellable=q)
+    return s._replace(sellable=s.sellable + q - s.on_hand)
 
 
 _RULES: dict[EventType, Callable[[Buckets, Move], Buckets]] = {

@@ -39,6 +39,7 @@ _STATUS_CODE = {s: i for i, s in enumerate(_STATUSES)}
 _DISPOSITIONS: tuple[Disposition | None, ...] = (None, *Disposition)
 _DISPOSITION_CODE = {d: i for i, d in enumerate(_DISPOSITIONS)}
 _COUNTERPART = 0x80
+_ADOPT = 0x08  # in the status nibble (statuses use its low two bits): an adopted balance snapshot
 
 Accounts = tuple[tuple[str, int], ...]
 HistoryMark = tuple[int, int, int]  # (bytes dropped ever, length, splices ever)
@@ -59,7 +60,7 @@ def encode(key: OrderKey, move: Move) -> bytes:
     oid = move.order_id.encode() if move.order_id else b""
     acc = move.account_id.encode() if move.account_id else b""
     op = _TYPE_CODE[move.event_type] | (_COUNTERPART if move.counterpart else 0)
-    sub = _STATUS_CODE[move.status] | (_DISPOSITION_CODE[move.disposition] << 4)
+    sub = _STATUS_CODE[move.status] | (_ADOPT if move.adopt else 0) | (_DISPOSITION_CODE[move.disposition] << 4)
     return _HEAD.pack(occurred_at, sequence, move.base_qty, op, sub, len(eid), len(oid), len(acc)) + eid + oid + acc
 
 
@@ -86,9 +87,10 @@ def decode(blob: bytes | bytearray, offset: int = 0) -> tuple[list[OrderKey], li
                 qty,
                 oid,
                 acc,
-                _STATUSES[sub & 0x0F],
+                _STATUSES[sub & 0x07],
                 _DISPOSITIONS[sub >> 4],
                 bool(op & _COUNTERPART),
+                bool(sub & _ADOPT),
             )
         )
     return keys, moves, offsets
@@ -165,16 +167,23 @@ class History:
         """Replace the checkpoints from `first_block` on (after a re-fold)."""
         self._checkpoints[first_block:] = checkpoints
 
-    def compact(self, cutoff: int) -> None:
-        """Drop whole blocks of entries older than `cutoff`; the next checkpoint becomes the base."""
+    @property
+    def first_time(self) -> int | None:
+        """The occurred_at of the oldest retained entry."""
+        return self._times[0] if self._times else None
+
+    def compact(self, cutoff: int) -> bool:
+        """Drop whole blocks of entries older than `cutoff` (whether it did); the next
+        checkpoint becomes the base."""
         blocks = bisect_left(self._times, cutoff) // CHECKPOINT_EVERY
         if blocks <= 0:
-            return
+            return False
         start = self._checkpoints[blocks][0]
         del self._blob[:start]
         self._dropped += start
         del self._times[: blocks * CHECKPOINT_EVERY]
         self._checkpoints = [(o - start, s, a) for o, s, a in self._checkpoints[blocks:]]
+        return True
 
     # -- what changed since a mark: lets a store write a busy key's growth, not all of it
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from operators._native import Ledger, LedgerKit
+from operators.anomalies import ANOMALIES, Anomaly, AnomalyCheck, detect, quantities
 from operators.dedup import SeenIds, reported_key
 from operators.events import Disposition, EventType, InventoryEvent, OrderKey, Status
 from operators.exceptions import Overflow
@@ -32,6 +33,7 @@ from operators.snapshot import AvailabilitySnapshot
 HOUR_MS = 3_600_000
 MAX_CORRELATION_IDS = 32  # distinct correlation ids a snapshot carries, the newest of its batch
 LedgerMark = tuple[HistoryMark, tuple[int, int]]
+Flags = dict[tuple[str, Anomaly], AnomalyCheck]  # (event_id, reason) -> its check
 DAY_MS = 24 * HOUR_MS
 
 
@@ -57,6 +59,7 @@ class BatchOutcome:
     late: list[EventType] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # event types, as reported
     checks: list[BalanceCheck] = field(default_factory=list)  # balance snapshots, (re-)checked
+    anomalies: list[AnomalyCheck] = field(default_factory=list)  # found, changed or cleared
 
 
 def _rejection(event: InventoryEvent, reason: Reason, detail: str) -> Rejection:
@@ -73,6 +76,22 @@ def _rejection(event: InventoryEvent, reason: Reason, detail: str) -> Rejection:
         location=event.location,
         occurred_at=event.occurred_at,
     )
+
+
+def _findings(key: OrderKey, move: Move, before: Buckets, after: Buckets, version: int) -> list[AnomalyCheck]:
+    """`detect`'s findings on one posting as the checks the ledger emits."""
+    found = detect(before, move, after)
+    if not found:
+        return []
+    was, now = quantities(before), quantities(after)
+    return [
+        AnomalyCheck(key[2], move.event_type, f.reason, f.subject, f.figure, move.base_qty, was, now, key[0], version)
+        for f in found
+    ]
+
+
+def _flag_order(flag: tuple[str, Anomaly]) -> tuple[str, int]:
+    return (flag[0], ANOMALIES.index(flag[1]))
 
 
 _CONFLICT = "event_id already seen with a different payload; the first one wins"
@@ -113,6 +132,7 @@ _OVERFLOW_DETAIL = (
 class KeyLedger:
     __slots__ = (
         "_accounts_view",
+        "_flags",
         "_history",
         "_seen",
         "_seen_pruned_at",
@@ -137,6 +157,7 @@ class KeyLedger:
         self._seen_pruned_at = 0
         self.accounts: dict[str, int] = {}  # net reservations per account, summed from the deltas
         self._accounts_view: tuple[tuple[str, int], ...] | None = ()  # sorted non-zero; None: stale
+        self._flags: Flags = {}  # the anomalies of retained postings, as last emitted
 
     @property
     def last_event_id(self) -> str:
@@ -223,7 +244,7 @@ class KeyLedger:
             rejected, at = _beyond_retention(event, self.settings), as_of
         else:
             try:
-                late, checks = self._insert(posting)
+                late, checks, anomalies = self._insert(posting)
             except Overflow:
                 rejected, at = _rejection(event, Reason.QUANTITY_OVERFLOW, _OVERFLOW_DETAIL), event.occurred_at
         if rejected is not None:
@@ -234,6 +255,7 @@ class KeyLedger:
             return
         self._seen.add(event.id_hash, event.digest, event.occurred_at)
         out.checks += checks
+        out.anomalies += anomalies
         if as_of is not None and event.occurred_at < as_of - self.settings.horizon_ms:
             out.rejects.append(_late_beyond_horizon(event, self.settings))
         if late:
@@ -245,10 +267,11 @@ class KeyLedger:
             if len(correlation) > MAX_CORRELATION_IDS:  # keep the newest: a snapshot stays small
                 del correlation[next(iter(correlation))]
 
-    def _insert(self, posting: Posting) -> tuple[bool, list[BalanceCheck]]:
+    def _insert(self, posting: Posting) -> tuple[bool, list[BalanceCheck], list[AnomalyCheck]]:
         """Apply one posting in order: whether it arrived out of order, and the balance
-        checks it made (its own, or those after it that a late posting re-folds). Raises
-        `Overflow`, with nothing changed, when it would take a figure beyond int64."""
+        checks and anomaly changes it made (its own, or those of the postings after it a
+        late posting re-folds). Raises `Overflow`, with nothing changed, when it would take
+        a figure beyond int64."""
         e = posting.event
         key: OrderKey = (e.occurred_at, e.source_sequence, e.event_id)
         move = posting.move
@@ -256,8 +279,9 @@ class KeyLedger:
         last = history.last_key
         late = last is not None and key <= last
         checks: list[BalanceCheck] = []
+        anomalies: list[AnomalyCheck] = []
         if late:
-            checks = self._refold(*history.insert(key, move))
+            checks, anomalies = self._refold(*history.insert(key, move))
         else:
             head = self.head
             delta = account_delta(head, move)
@@ -267,10 +291,13 @@ class KeyLedger:
             self._account(delta)
             if move.event_type is EventType.BALANCE_SNAPSHOT:
                 checks.append(self._balance_check(key, move, head))
+            for check in _findings(key, move, head, self.head, self.version + 1):
+                self._flags[(key[2], check.reason)] = check
+                anomalies.append(check)
         self.version += 1
         if self.as_of is None or e.occurred_at > self.as_of:
             self.as_of = e.occurred_at
-        return late, checks
+        return late, checks, anomalies
 
     def _balance_check(self, key: OrderKey, move: Move, state: Buckets) -> BalanceCheck:
         """A balance snapshot against `state`, the fold at its position; the version it will
@@ -278,7 +305,15 @@ class KeyLedger:
         bucket = BUCKET_OF_STATUS[move.status]
         computed = state.on_hand if bucket is Bucket.ON_HAND else getattr(state, bucket.value)
         return BalanceCheck(
-            key[2], move.account_id, move.order_id, bucket, move.base_qty, computed, key[0], self.version + 1
+            key[2],
+            move.account_id,
+            move.order_id,
+            bucket,
+            move.base_qty,
+            computed,
+            key[0],
+            self.version + 1,
+            move.adopt,
         )
 
     @staticmethod
@@ -295,39 +330,70 @@ class KeyLedger:
         offsets: list[int],
         keys: list[OrderKey],
         splice: Splice | None,
-    ) -> list[BalanceCheck]:
+    ) -> tuple[list[BalanceCheck], list[AnomalyCheck]]:
         """Fold `moves` (history from index `start`) from `state`: the head, the accounts and
         the checkpoints after `start` come out re-derived, and `splice` is committed. Accounts
         are re-summed too: a late event can change what later releases freed. Returns the
-        balance checks of the snapshots from the spliced posting on (none on a restore). On
+        balance checks of the snapshots from the spliced posting on, and the anomalies there
+        that are new, changed or gone (none on a restore, which only rebuilds them). On
         `Overflow` nothing changes."""
         every = CHECKPOINT_EVERY
         summed = dict(accounts)
         checkpoints: list[Checkpoint] = []
         checks: list[BalanceCheck] = []
-        after = splice[2] - start if splice is not None else len(moves)
+        found: Flags = {}
+        restore = splice is None
+        after = 0 if restore else splice[2] - start  # type: ignore[index]
+        version = self.version + 1
         for i, move in enumerate(moves):
             if i and (start + i) % every == 0:
                 checkpoints.append((offsets[i], state, frozen(summed)))
-            if i >= after and move.event_type is EventType.BALANCE_SNAPSHOT:
+            if i >= after and move.event_type is EventType.BALANCE_SNAPSHOT and not restore:
                 checks.append(self._balance_check(keys[i], move, state))
             delta = account_delta(state, move)
             self._check_account(summed, delta)
             if delta is not None:
                 summed[delta[0]] = summed.get(delta[0], 0) + delta[1]
-            state = apply(state, move)
+            before, state = state, apply(state, move)
+            if i >= after:
+                for check in _findings(keys[i], move, before, state, version):
+                    found[(keys[i][2], check.reason)] = check
+        anomalies = self._reflag(found, keys[after:], restore)
         if splice is not None:
             self._history.commit(splice)
         self._history.set_checkpoints(start // every + 1, checkpoints)
         self.accounts = summed
         self._accounts_view = None
         self.head = state
-        return checks
+        return checks, anomalies
+
+    def _reflag(self, found: Flags, refolded: list[OrderKey], restore: bool) -> list[AnomalyCheck]:
+        """Take `found`, the anomalies of the `refolded` postings: those new or changed are
+        returned, and those no longer found are returned `cleared` (a restore returns none)."""
+        if restore:
+            self._flags = found
+            return []
+        flags = self._flags
+        changes: list[AnomalyCheck] = []
+        if flags:
+            ids = {k[2] for k in refolded}
+            gone = sorted((f for f in flags if f[0] in ids and f not in found), key=_flag_order)
+            for flag in gone:
+                changes.append(flags.pop(flag)._replace(version=self.version + 1, cleared=True))
+        for flag, check in found.items():
+            held = flags.get(flag)
+            if held is None or held._replace(version=0) != check._replace(version=0):
+                flags[flag] = check
+                changes.append(check)
+        return changes
 
     def _compact(self) -> None:
-        """Drop history older than the horizon; forget expired ids."""
+        """Drop history older than the horizon (and the anomalies of what it drops); forget
+        expired ids."""
         assert self.as_of is not None
-        self._history.compact(self.as_of - self.settings.horizon_ms)
+        if self._history.compact(self.as_of - self.settings.horizon_ms) and self._flags:
+            first = self._history.first_time
+            self._flags = {f: c for f, c in self._flags.items() if first is not None and c.as_of >= first}
         retention = self.settings.dedup_retention_ms
         if self.as_of - self._seen_pruned_at > max(HOUR_MS, retention // 64):
             self._seen.forget_before(self.as_of - retention)
@@ -450,9 +516,28 @@ class NativeLedgers:
             elif code == _BEYOND_RETENTION:
                 out.rejects.append(_beyond_retention(item.event, self.settings))
             elif code == _BALANCE_CHECK:
-                event_id, source, correlation, bucket, reported, computed, as_of, version = item
-                check = BalanceCheck(event_id, source, correlation, BUCKETS[bucket], reported, computed, as_of, version)
+                event_id, source, correlation, bucket, reported, computed, as_of, version, adopted = item
+                check = BalanceCheck(
+                    event_id, source, correlation, BUCKETS[bucket], reported, computed, as_of, version, adopted
+                )
                 out.checks.append(check)
+            elif code == _ANOMALY_CHECK:
+                event_id, etype, reason, subject, figure, qty, before, after, as_of, version, cleared = item
+                out.anomalies.append(
+                    AnomalyCheck(
+                        event_id,
+                        _TYPES[etype],
+                        ANOMALIES[reason],
+                        subject,
+                        figure,
+                        qty,
+                        tuple(before),
+                        tuple(after),
+                        as_of,
+                        version,
+                        cleared,
+                    )
+                )
             elif code == _OVERFLOW:
                 out.rejects.append(_rejection(item.event, Reason.QUANTITY_OVERFLOW, _OVERFLOW_DETAIL))
             else:
@@ -469,4 +554,5 @@ class NativeLedgers:
 _PICKLE = b"\x80"  # how a pickle (protocol 2 and on) starts; native records start 1 or 2
 # the native ledger's note codes (see `Ledger.on_batch` in operators/native/src/ledger_py.rs)
 (_NEW_REJECTION, _DUPLICATE_REJECTION, _CONFLICTING_REJECTION, _CONFLICTING, _BEYOND_RETENTION) = range(5)
-_LATE, _OVERFLOW, _BALANCE_CHECK = range(5, 8)
+_LATE, _OVERFLOW, _BALANCE_CHECK, _ANOMALY_CHECK = range(5, 9)
+_TYPES: tuple[EventType, ...] = tuple(EventType)

@@ -45,6 +45,7 @@ class BalanceCheck(NamedTuple):
     computed: int
     as_of: int  # the snapshot's occurred_at
     version: int  # the key's version when checked: the highest per event_id stands
+    adopted: bool = False  # the policy adopts its figure: the fold set the bucket to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +112,7 @@ class ReconciliationRecord(NamedTuple):
     reported: int
     computed: int
     delta: int  # reported - computed
-    status: str  # match | divergent
+    status: str  # match | divergent | adopted
     tolerance: str
     as_of: int
     version: int
@@ -119,6 +120,14 @@ class ReconciliationRecord(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         return self._asdict()
+
+
+def _status(check: BalanceCheck, delta: int, tolerance: Tolerance) -> str:
+    """An adopted figure that differed is `adopted` (the fold took it, whatever the tolerance);
+    else within the tolerance is `match`."""
+    if check.adopted:
+        return "adopted" if delta else "match"
+    return "match" if tolerance.allows(delta, check.computed) else "divergent"
 
 
 def verdict(check: BalanceCheck, sku: str, location: str, tolerance: Tolerance = Tolerance()) -> ReconciliationRecord:
@@ -133,7 +142,7 @@ def verdict(check: BalanceCheck, sku: str, location: str, tolerance: Tolerance =
         reported=check.reported,
         computed=check.computed,
         delta=delta,
-        status="match" if tolerance.allows(delta, check.computed) else "divergent",
+        status=_status(check, delta, tolerance),
         tolerance=str(tolerance),
         as_of=check.as_of,
         version=check.version,

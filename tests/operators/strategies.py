@@ -15,6 +15,7 @@ from operators import (
     InventoryEvent,
     ItemMaster,
     KeyLedger,
+    Posting,
     Rejection,
     apply,
     fold,
@@ -29,6 +30,34 @@ LOCATIONS = ["WH-A", "WH-B", "WH-C"]
 ORDERS = ["O-1", "O-2", "O-3"]
 T0 = 1_780_000_000_000
 ITEM_MASTER = ItemMaster({("SKU-1", "CS"): 12, ("SKU-2", "CS"): 6})
+ADOPT_AT = "WH-B"  # where the tests' policy adopts balance snapshots
+
+
+def adopting(event: InventoryEvent) -> bool:
+    return event.event_type is EventType.BALANCE_SNAPSHOT and event.location == ADOPT_AT
+
+
+def routed(raw: dict[str, Any]) -> list[tuple[str | None, Any]]:
+    """`route(validate(raw))` with balance snapshots at ADOPT_AT adopted, as the decoder marks them."""
+    return [(k, adopted(i)) for k, i in route(validate(raw, ITEM_MASTER))]
+
+
+def adopted(item: Any) -> Any:
+    if isinstance(item, Posting) and adopting(item.event):
+        return item._replace(adopt=True)
+    return item
+
+
+def sorted_postings(log: list[dict[str, Any]]) -> list[Posting]:
+    """Every accepted event's postings (the first payload of each id), in event order, adopted
+    as `routed` does: the sorted log every oracle folds."""
+    by_id: dict[str, InventoryEvent] = {}
+    for raw in log:
+        result = validate(raw, ITEM_MASTER)
+        if isinstance(result, InventoryEvent):
+            by_id.setdefault(result.event_id, result)
+    events = sorted(by_id.values(), key=lambda e: e.order_key)
+    return [p for e in events for p in postings(e, adopting(e))]
 
 
 @st.composite

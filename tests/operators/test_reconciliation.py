@@ -12,30 +12,27 @@ from typing import Any
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from operators import EMPTY, EventType, FoldSettings, InventoryEvent, Rejection, apply, postings, route, validate
+from operators import EMPTY, EventType, FoldSettings, Rejection, apply
 from operators.ledger import NativeLedgers
 from operators.reconciliation import BUCKET_OF_STATUS, BalanceCheck, Bucket, Tolerance, verdict
-from tests.operators.strategies import ITEM_MASTER, valid_log
+from tests.operators.strategies import routed, sorted_postings, valid_log
+
+Expected = dict[tuple[tuple[str, str], str], tuple[Bucket, int, int, bool]]
 
 
-def _expected(log: list[dict[str, Any]]) -> dict[tuple[tuple[str, str], str], tuple[Bucket, int, int]]:
-    """(key, event_id) of every balance snapshot -> (bucket, reported, the sorted fold's figure there)."""
-    by_id: dict[str, InventoryEvent] = {}
-    for raw in log:
-        result = validate(raw, ITEM_MASTER)
-        if isinstance(result, InventoryEvent):
-            by_id.setdefault(result.event_id, result)
+def _expected(log: list[dict[str, Any]]) -> tuple[Expected, dict[tuple[str, str], Any]]:
+    """(key, event_id) of every balance snapshot -> (bucket, reported, the sorted fold's figure
+    there, adopted), and each key's final state (adopted snapshots set their bucket)."""
     states: dict[tuple[str, str], Any] = defaultdict(lambda: EMPTY)
     out = {}
-    for e in sorted(by_id.values(), key=lambda e: e.order_key):
-        for p in postings(e):
-            state = states[p.key]
-            if e.event_type is EventType.BALANCE_SNAPSHOT:
-                bucket = BUCKET_OF_STATUS[e.status]
-                figure = state.on_hand if bucket is Bucket.ON_HAND else getattr(state, bucket.value)
-                out[(p.key, e.event_id)] = (bucket, e.base_qty, figure)
-            states[p.key] = apply(state, p)
-    return out
+    for p in sorted_postings(log):
+        e, state = p.event, states[p.key]
+        if e.event_type is EventType.BALANCE_SNAPSHOT:
+            bucket = BUCKET_OF_STATUS[e.status]
+            figure = state.on_hand if bucket is Bucket.ON_HAND else getattr(state, bucket.value)
+            out[(p.key, e.event_id)] = (bucket, e.base_qty, figure, p.adopt)
+        states[p.key] = apply(state, p)
+    return out, states
 
 
 @settings(max_examples=300, deadline=None)
@@ -49,7 +46,7 @@ def test_the_last_check_of_each_balance_snapshot_is_the_sorted_folds(data: Any, 
     for a, b in itertools.pairwise([0, *cuts, len(arrivals)]):
         grouped: dict[str, list[Any]] = defaultdict(list)
         for raw in arrivals[a:b]:
-            for key, item in route(validate(raw, ITEM_MASTER)):
+            for key, item in routed(raw):
                 if key is not None:
                     grouped[key].append(item)
         for key, items in grouped.items():
@@ -60,11 +57,14 @@ def test_the_last_check_of_each_balance_snapshot_is_the_sorted_folds(data: Any, 
                 held = last.get(((sku, location), check.event_id))
                 assert held is None or check.version > held.version  # each re-check is a newer version
                 last[((sku, location), check.event_id)] = check
-    expected = _expected(log)
-    event(f"{len(expected)} balance snapshots")
+    expected, finals = _expected(log)
+    event(f"{len(expected)} balance snapshots, {sum(a for *_, a in expected.values())} adopted")
     assert last.keys() == expected.keys()
     for where, check in last.items():
-        assert (check.bucket, check.reported, check.computed) == expected[where], where
+        assert (check.bucket, check.reported, check.computed, check.adopted) == expected[where], where
+    for ledger in ledgers.values():  # adopting gives the sorted log's state whatever the order
+        state = finals[(ledger.snapshot().sku, ledger.snapshot().location)]
+        assert ledger.snapshot()[2:8] == state[:6]
 
 
 def test_a_verdict_says_match_within_the_tolerance() -> None:
@@ -74,3 +74,20 @@ def test_a_verdict_says_match_within_the_tolerance() -> None:
     assert verdict(check, "SKU-1", "WH-A", Tolerance(units=45)).status == "match"
     assert verdict(check, "SKU-1", "WH-A", Tolerance(percent=40)).status == "divergent"  # 38 units
     assert verdict(check, "SKU-1", "WH-A", Tolerance(percent=50)).status == "match"
+    adopted = check._replace(adopted=True)
+    assert verdict(adopted, "SKU-1", "WH-A", Tolerance(units=45)).status == "adopted"  # the fold took it
+    assert verdict(adopted._replace(reported=95), "SKU-1", "WH-A").status == "match"
+
+
+def test_an_adopted_on_hand_moves_sellable() -> None:
+    natives = NativeLedgers()
+    ledger = natives.new("SKU-1", "WH-B")
+    base = {"sku": "SKU-1", "location": "WH-B", "uom": "EA", "source_system": "ERP", "source_sequence": 0}
+    raws = [
+        {**base, "event_id": "r", "event_type": "RECEIPT", "quantity": 95, "occurred_at": 1_780_000_000_000},
+        {**base, "event_id": "b", "event_type": "BALANCE_SNAPSHOT", "quantity": 50, "occurred_at": 1_780_000_001_000},
+    ]
+    outcomes = [natives.fold(ledger, [item for _, item in routed(raw)]) for raw in raws]
+    (check,) = outcomes[1].checks
+    assert (check.computed, check.reported, check.adopted) == (95, 50, True)
+    assert outcomes[1].snapshot is not None and outcomes[1].snapshot.sellable == 50

@@ -14,9 +14,9 @@ const RECEIPT: u8 = 0;
 const ADJUSTMENT: u8 = 1;
 const CYCLE_COUNT: u8 = 2;
 const RESERVATION_CREATED: u8 = 3;
-const RESERVATION_RELEASED: u8 = 4;
-const PICK_CONFIRMED: u8 = 5;
-const SHIPMENT_CONFIRMED: u8 = 6;
+pub const RESERVATION_RELEASED: u8 = 4;
+pub const PICK_CONFIRMED: u8 = 5;
+pub const SHIPMENT_CONFIRMED: u8 = 6;
 const TRANSFER_SHIPPED: u8 = 7;
 const TRANSFER_RECEIVED: u8 = 8;
 const RETURN_RECEIVED: u8 = 9;
@@ -33,6 +33,8 @@ const RESTOCK: u8 = 1;
 const REFURBISH: u8 = 2;
 const DISPOSED_DAMAGED: u8 = 3;
 const COUNTERPART: u8 = 0x80;
+const ADOPT: u8 = 0x08; // in the status nibble (statuses use its low two bits)
+const SELLABLE: u8 = 1;
 
 pub type Accounts = Vec<(String, i64)>;
 
@@ -49,6 +51,8 @@ pub struct Move {
     pub status: u8,
     pub disposition: u8,
     pub counterpart: bool,
+    /// A balance snapshot whose figure becomes the bucket's (the policy's `adopt`).
+    pub adopt: bool,
 }
 
 /// `operators.fold.Buckets`.
@@ -107,7 +111,7 @@ impl State {
         }
     }
 
-    fn open(&self, order: &str) -> i64 {
+    pub fn open(&self, order: &str) -> i64 {
         self.orders.get(order).copied().unwrap_or(0)
     }
 
@@ -231,6 +235,21 @@ pub fn apply(s: &mut State, m: &Move) -> Result<(), Overflow> {
                 sellable = add(sellable, q)?;
                 quarantine = sub(quarantine, q)?;
             }
+            BALANCE_SNAPSHOT if m.adopt => match m.status {
+                // an adopted balance snapshot: its figure becomes the bucket's
+                QUARANTINE => quarantine = q,
+                DAMAGED => damaged = q,
+                SELLABLE => sellable = q,
+                _ => {
+                    // on hand: the difference goes to sellable, as a count's does
+                    let on_hand = [sellable, picked, quarantine, damaged]
+                        .map(i128::from)
+                        .iter()
+                        .sum::<i128>();
+                    let moved = i128::from(sellable) + i128::from(q) - on_hand;
+                    sellable = i64::try_from(moved).map_err(|_| Overflow)?;
+                }
+            },
             _ => {} // BALANCE_SNAPSHOT: reconciliation input only
         }
     }
@@ -269,7 +288,7 @@ pub fn encode(out: &mut Vec<u8>, key: &OrderKey, m: &Move) {
     out.extend_from_slice(&key.1.to_le_bytes());
     out.extend_from_slice(&m.qty.to_le_bytes());
     out.push(m.event_type | if m.counterpart { COUNTERPART } else { 0 });
-    out.push(m.status | (m.disposition << 4));
+    out.push(m.status | if m.adopt { ADOPT } else { 0 } | (m.disposition << 4));
     for part in [key.2.as_bytes(), oid, acc] {
         out.extend_from_slice(&(part.len() as u32).to_le_bytes());
     }
@@ -332,9 +351,10 @@ pub fn decode(blob: &[u8], mut offset: usize) -> Result<Vec<Entry>, String> {
             qty: i64_at(blob, at + 16),
             order_id: oid,
             account_id: acc,
-            status: sub & 0x0F,
+            status: sub & 0x07,
             disposition: sub >> 4,
             counterpart: op & COUNTERPART != 0,
+            adopt: sub & ADOPT != 0,
         };
         if m.event_type > 13 || m.status > 3 || m.disposition > 4 {
             return Err("a history entry has an unknown code".to_owned());

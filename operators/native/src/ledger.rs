@@ -3,8 +3,9 @@
 //! decisions, the same snapshot form (byte for byte) and the same deltas. The Python
 //! classes are the reference; `tests/operators/test_native_ledger.py` holds this to them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use crate::anomalies::{detect, Before};
 use crate::fold::{
     account_delta, add_account, apply, check_account, decode, encode, Accounts, Move, OrderKey,
     Overflow, State, BALANCE_SNAPSHOT,
@@ -140,6 +141,7 @@ pub struct Check {
     pub computed: i64,
     pub as_of: i64,
     pub version: i64,
+    pub adopted: bool,
 }
 
 impl Check {
@@ -153,9 +155,71 @@ impl Check {
             computed: state.figure(m.status),
             as_of: key.0,
             version,
+            adopted: m.adopt,
         }
     }
 }
+
+/// An anomaly of a posting (`operators.anomalies.AnomalyCheck`): found, changed, or
+/// `cleared` when a re-fold no longer finds it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AnomalyCheck {
+    pub event_id: String,
+    pub event_type: u8,
+    pub reason: u8,
+    pub subject: String,
+    pub figure: i64,
+    pub quantity: i64,
+    pub before: [i64; 6],
+    pub after: [i64; 6],
+    pub as_of: i64,
+    pub version: i64,
+    pub cleared: bool,
+}
+
+impl AnomalyCheck {
+    /// Whether two checks say the same, whatever their versions.
+    fn same(&self, other: &Self) -> bool {
+        Self {
+            version: other.version,
+            ..self.clone()
+        } == *other
+    }
+}
+
+/// `detect`'s findings on one posting as the checks the ledger emits.
+fn findings(
+    key: &OrderKey,
+    m: &Move,
+    before: &Before,
+    after: &State,
+    version: i64,
+) -> Vec<AnomalyCheck> {
+    let found = detect(before, m, after);
+    if found.is_empty() {
+        return Vec::new();
+    }
+    let now = after.quantities();
+    found
+        .into_iter()
+        .map(|f| AnomalyCheck {
+            event_id: key.2.clone(),
+            event_type: m.event_type,
+            reason: f.reason,
+            subject: f.subject,
+            figure: f.figure,
+            quantity: m.qty,
+            before: before.quantities,
+            after: now,
+            as_of: key.0,
+            version,
+            cleared: false,
+        })
+        .collect()
+}
+
+/// (event_id, reason) -> the check last emitted for it.
+type Flags = HashMap<(String, u8), AnomalyCheck>;
 
 /// A late entry's bytes, where they go, and its time's place: what `History::commit`
 /// writes once its re-fold has been found to fit.
@@ -256,10 +320,11 @@ impl History {
         })
     }
 
-    fn compact(&mut self, cutoff: i64) {
+    /// Whether it dropped anything.
+    fn compact(&mut self, cutoff: i64) -> bool {
         let blocks = self.times.partition_point(|&t| t < cutoff) / CHECKPOINT_EVERY;
         if blocks == 0 {
-            return;
+            return false;
         }
         let start = self.checkpoints[blocks].0;
         self.blob.drain(..start);
@@ -269,6 +334,7 @@ impl History {
         for c in &mut self.checkpoints {
             c.0 -= start;
         }
+        true
     }
 
     pub fn mark(&self) -> (i64, i64, i64) {
@@ -365,6 +431,10 @@ pub struct Ledger {
     pub retention_ms: i64,
     /// Balance checks the last posting made, for the shell to take.
     pub checks: Vec<Check>,
+    /// The anomalies of retained postings, as last emitted.
+    pub flags: Flags,
+    /// Anomalies the last posting found, changed or cleared, for the shell to take.
+    pub anomalies: Vec<AnomalyCheck>,
 }
 
 impl Ledger {
@@ -381,6 +451,8 @@ impl Ledger {
             horizon_ms,
             retention_ms,
             checks: Vec::new(),
+            flags: Flags::new(),
+            anomalies: Vec::new(),
         }
     }
 
@@ -400,12 +472,13 @@ impl Ledger {
             horizon_ms,
             retention_ms,
             checks: Vec::new(),
+            flags: Flags::new(),
+            anomalies: Vec::new(),
         };
         let refold = ledger.history.everything()?;
         ledger
             .refold(refold)
             .map_err(|_| "a stored history folds beyond int64".to_owned())?;
-        ledger.checks.clear(); // a restore checks nothing again
         Ok(ledger)
     }
 
@@ -493,12 +566,18 @@ impl Ledger {
                 .history
                 .wants_checkpoint()
                 .then(|| (self.head.clone(), self.accounts.clone()));
+            let before = Before::of(&self.head, &m);
+            // a balance snapshot is checked against the head before it (which it changes if adopted)
+            let check = (m.event_type == BALANCE_SNAPSHOT)
+                .then(|| Check::of(&key, &m, &self.head, self.version + 1));
             if let Err(overflow) = apply(&mut self.head, &m) {
                 return Ok(Err(overflow));
             }
-            if m.event_type == BALANCE_SNAPSHOT {
-                let check = Check::of(&key, &m, &self.head, self.version + 1);
-                self.checks.push(check); // the head is the state at its place: it changes no bucket
+            self.checks.extend(check);
+            for check in findings(&key, &m, &before, &self.head, self.version + 1) {
+                self.flags
+                    .insert((check.event_id.clone(), check.reason), check.clone());
+                self.anomalies.push(check);
             }
             self.history.append(key, &m, checkpoint);
             self.accounts_changes += u64::from(delta.is_some());
@@ -522,20 +601,28 @@ impl Ledger {
             moves,
             splice,
         } = r;
-        let after = splice.as_ref().map_or(moves.len(), |s| s.index - start);
+        let restore = splice.is_none();
+        let after = splice.as_ref().map_or(0, |s| s.index - start);
+        let version = self.version + 1;
         let mut checkpoints = Vec::new();
         let mut checks = Vec::new();
+        let mut found = Vec::new();
         for (i, (m, offset, key)) in moves.iter().enumerate() {
             if i > 0 && (start + i) % CHECKPOINT_EVERY == 0 {
                 checkpoints.push((*offset, state.clone(), accounts.clone()));
             }
-            if i >= after && m.event_type == BALANCE_SNAPSHOT {
-                checks.push(Check::of(key, m, &state, self.version + 1));
+            if i >= after && m.event_type == BALANCE_SNAPSHOT && !restore {
+                checks.push(Check::of(key, m, &state, version));
             }
             add_account(&mut accounts, account_delta(&state, m))?;
+            let before = (i >= after).then(|| Before::of(&state, m));
             apply(&mut state, m)?;
+            if let Some(before) = before {
+                found.extend(findings(key, m, &before, &state, version));
+            }
         }
         self.checks.extend(checks);
+        self.reflag(found, &moves[after..], restore);
         if let Some(splice) = splice {
             self.history.commit(splice);
         }
@@ -548,11 +635,60 @@ impl Ledger {
         Ok(())
     }
 
-    /// After a batch that applied something: drop history older than the horizon,
-    /// forget expired ids.
+    /// Take `found`, the anomalies of the `refolded` postings: those new or changed are
+    /// emitted, and those no longer found are emitted `cleared` (a restore emits none).
+    fn reflag(
+        &mut self,
+        found: Vec<AnomalyCheck>,
+        refolded: &[(Move, usize, OrderKey)],
+        restore: bool,
+    ) {
+        if restore {
+            self.flags = found
+                .into_iter()
+                .map(|c| ((c.event_id.clone(), c.reason), c))
+                .collect();
+            return;
+        }
+        if !self.flags.is_empty() {
+            let ids: HashSet<&str> = refolded.iter().map(|(_, _, k)| k.2.as_str()).collect();
+            let kept: HashSet<(&str, u8)> =
+                found.iter().map(|c| (c.event_id.as_str(), c.reason)).collect();
+            let mut gone: Vec<(String, u8)> = self
+                .flags
+                .keys()
+                .filter(|(e, r)| ids.contains(e.as_str()) && !kept.contains(&(e.as_str(), *r)))
+                .cloned()
+                .collect();
+            gone.sort();
+            for flag in gone {
+                let held = self.flags.remove(&flag).expect("listed above");
+                self.anomalies.push(AnomalyCheck {
+                    version: self.version + 1,
+                    cleared: true,
+                    ..held
+                });
+            }
+        }
+        for check in found {
+            let flag = (check.event_id.clone(), check.reason);
+            if self.flags.get(&flag).is_none_or(|held| !held.same(&check)) {
+                self.flags.insert(flag, check.clone());
+                self.anomalies.push(check);
+            }
+        }
+    }
+
+    /// After a batch that applied something: drop history older than the horizon (and
+    /// the anomalies of what it drops), forget expired ids.
     pub fn compact(&mut self) {
         let as_of = self.as_of.expect("compacted after an applied posting");
-        self.history.compact(as_of.saturating_sub(self.horizon_ms));
+        if self.history.compact(as_of.saturating_sub(self.horizon_ms)) && !self.flags.is_empty() {
+            match self.history.times.first() {
+                Some(&first) => self.flags.retain(|_, c| c.as_of >= first),
+                None => self.flags.clear(),
+            }
+        }
         if as_of.saturating_sub(self.seen_pruned_at) > HOUR_MS.max(self.retention_ms / 64) {
             self.seen
                 .forget_before(as_of.saturating_sub(self.retention_ms));

@@ -16,8 +16,9 @@ use crate::fold::{Accounts, Map, Move, State, BALANCE_SNAPSHOT};
 /// `operators.ledger.MAX_CORRELATION_IDS`.
 const MAX_CORRELATION_IDS: usize = 32;
 
-/// The note code of a balance check (after `ledger::Note`'s).
+/// The note codes of a balance check and an anomaly check (after `ledger::Note`'s).
 const BALANCE_CHECK: u8 = 7;
+const ANOMALY_CHECK: u8 = 8;
 use crate::ledger::{self, Outcome};
 use crate::record::{self, Mark};
 
@@ -273,6 +274,7 @@ impl Ledger {
         let event = item.get_item(0)?;
         let e = event.downcast::<PyTuple>()?;
         let counterpart: bool = item.get_item(1)?.extract()?;
+        let adopt: bool = item.len() > 2 && item.get_item(2)?.extract()?;
         let k = &self.kit;
         let event_type = code_of(&k.event_types, &e.get_item(1)?)?;
         if event_type == 0 {
@@ -295,6 +297,7 @@ impl Ledger {
                     status: code_of(&k.statuses, &e.get_item(18)?)?,
                     disposition: 0,
                     counterpart,
+                    adopt,
                 }
             } else {
                 Move {
@@ -305,6 +308,7 @@ impl Ledger {
                     status: code_of(&k.statuses, &e.get_item(18)?)?,
                     disposition: code_of(&k.dispositions, &e.get_item(17)?)?,
                     counterpart,
+                    adopt: false,
                 }
             },
             id_hash: e.get_item(20)?.extract()?,
@@ -432,8 +436,25 @@ impl Ledger {
                     c.computed,
                     c.as_of,
                     c.version,
+                    c.adopted,
                 );
                 notes.append((BALANCE_CHECK, check))?;
+            }
+            for a in self.core.anomalies.drain(..) {
+                let check = (
+                    a.event_id,
+                    a.event_type,
+                    a.reason,
+                    a.subject,
+                    a.figure,
+                    a.quantity,
+                    a.before,
+                    a.after,
+                    a.as_of,
+                    a.version,
+                    a.cleared,
+                );
+                notes.append((ANOMALY_CHECK, check))?;
             }
         }
         if !applied {

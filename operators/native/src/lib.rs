@@ -10,6 +10,7 @@
 //! does (`ledger.rs`, on the fold of `fold.rs`), which was most of a replay's time.
 
 mod avro;
+mod anomalies;
 mod fold;
 mod ledger;
 mod ledger_py;
@@ -159,7 +160,7 @@ impl RecordDecoder {
             .call1((self.event_cls.bind(py), PyTuple::new(py, values)?))
     }
 
-    /// `(group, (sku|location, Posting(event, counterpart)))`, as `route` and `group_of` make it.
+    /// `(group, (sku|location, Posting(event, counterpart, False)))`, as `route` and `group_of` make it.
     fn routed<'py>(
         &self,
         py: Python<'py>,
@@ -171,10 +172,11 @@ impl RecordDecoder {
         let key = key_of(sku, location);
         let group =
             self.groups[crc32fast::hash(key.as_bytes()) as usize % self.groups.len()].bind(py);
-        let flag = PyBool::new(py, counterpart);
+        let flag = PyBool::new(py, counterpart).to_owned().into_any();
+        let adopt = PyBool::new(py, false).to_owned().into_any(); // the shell's to decide
         let posting = self.tuple_new.bind(py).call1((
             self.posting_cls.bind(py),
-            PyTuple::new(py, [event.clone(), flag.to_owned().into_any()])?,
+            PyTuple::new(py, [event.clone(), flag, adopt])?,
         ))?;
         let inner = PyTuple::new(py, [PyString::new(py, &key).into_any(), posting])?;
         PyTuple::new(py, [group.clone().into_any(), inner.into_any()])
