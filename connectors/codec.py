@@ -14,7 +14,8 @@ import orjson
 
 from connectors.avro_records import AvroRecords, RecordsDecoder
 from connectors.wire import AvroWire, WireError
-from operators import InventoryEvent, ItemMaster, Reason, Rejection, validate
+from operators import InventoryEvent, ItemMaster, Posting, Reason, Rejection, validate
+from operators.reconciliation import Adoption
 from operators.routing import GroupRouted, group_of, route
 from operators.validation import MAX_OCCURRED_AT
 
@@ -78,11 +79,13 @@ class Decoder:
         wire: AvroWire | None = None,
         max_ahead_ms: int = 0,
         clock: Callable[[], int] = wall_clock_ms,
+        adoption: Adoption | None = None,
     ) -> None:
         self.item_master = item_master
         self.wire = wire
         self.max_ahead_ms = max_ahead_ms
         self.clock = clock
+        self.adoption = adoption if adoption else None  # only when some rule adopts: it costs a pass
         self._runs = RecordsDecoder(item_master, self.one)
 
     def latest(self) -> int:
@@ -104,6 +107,16 @@ class Decoder:
                 out.extend(runs.message(payload, origin, wire, latest))
             else:
                 out.extend(self.one(payload, origin, latest))
+        return out if self.adoption is None else self._adopted(out, self.adoption)
+
+    @staticmethod
+    def _adopted(out: list[GroupRouted], adoption: Adoption) -> list[GroupRouted]:
+        """The balance snapshots the policy adopts, marked so on their postings."""
+        for i, (group, routed) in enumerate(out):
+            if group is not None:
+                key, item = routed  # type: ignore[misc]
+                if type(item) is Posting and adoption.adopts(item.event):
+                    out[i] = (group, (key, item._replace(adopt=True)))
         return out
 
     def one(self, payload: Any, origin: str, latest: int = MAX_OCCURRED_AT) -> list[GroupRouted]:

@@ -82,7 +82,10 @@ class ReconciliationModel(_Strict):
     source: str | None = Field(None, min_length=1, description="Only balance snapshots from this source system.")
     tolerance_units: int = Field(0, ge=0, description="A reported figure this close to the computed one matches.")
     tolerance_percent: float = Field(0, ge=0, le=100, description="Or this percent of the computed figure.")
-    mode: Literal["report"] = Field("report", description="report: a record per snapshot (adopt: not built yet).")
+    mode: Literal["report", "adopt"] = Field(
+        "report",
+        description="report: a record per snapshot; adopt: the reported figure also becomes the bucket's there.",
+    )
 
 
 class PolicyModel(_Strict):
@@ -137,7 +140,9 @@ class PolicyModel(_Strict):
             ),
             bundles=tuple(Bundle(kit, tuple(parts.items())) for kit, parts in self.bundles.items()),
             reconciliation=tuple(
-                ReconciliationRule(r.location, r.source, Tolerance(r.tolerance_units, r.tolerance_percent))
+                ReconciliationRule(
+                    r.location, r.source, Tolerance(r.tolerance_units, r.tolerance_percent), r.mode == "adopt"
+                )
                 for r in self.reconciliation
             ),
         )

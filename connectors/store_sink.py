@@ -1,4 +1,5 @@
-"""Bytewax sink into the RocksDB store: location snapshots and channel publications."""
+"""Bytewax sink into the RocksDB store: location snapshots, channel publications, reconciliation
+and anomaly records."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from connectors.durable import io_guard
 from operators import AvailabilitySnapshot
 from operators._native import snapshot_json
+from operators.anomalies import AnomalyRecord
 from operators.publication import ChannelPublication
 from operators.reconciliation import ReconciliationRecord
 from serving.store import StoreWriter
@@ -33,6 +35,7 @@ class _StorePartition(StatefulSinkPartition[Any, None]):
             )
             self._writer.put_publications(v.to_dict() for v in values if isinstance(v, ChannelPublication))
             self._writer.put_reconciliations(v.to_dict() for v in values if isinstance(v, ReconciliationRecord))
+            self._writer.put_anomalies(v.to_dict() for v in values if isinstance(v, AnomalyRecord))
 
     def snapshot(self) -> None:
         with io_guard(self._path):

@@ -38,7 +38,9 @@ class FlowConfig(BaseModel):
         ByteSize(64 * 1024 * 1024),
         description="Stop (one line, resumable) when the recovery dir's disk has less free before an epoch's write",
     )
-    changes_format: Literal["jsonl", "avro"] = "jsonl"
+    changes_format: Literal["jsonl", "avro"] | None = Field(
+        "jsonl", description="The change log file's (None: no file)"
+    )
     workers: int = Field(1, ge=1, le=64)
     epoch_interval: Duration = timedelta(seconds=10)
     recovery: bool = True
@@ -71,8 +73,12 @@ class FlowConfig(BaseModel):
         return self.state_dir / "reconciliation.jsonl"
 
     @property
+    def anomalies_path(self) -> Path:
+        return self.state_dir / "anomalies.jsonl"
+
+    @property
     def changes_path(self) -> Path:
-        return self.state_dir / f"changes.{self.changes_format}"
+        return self.state_dir / f"changes.{self.changes_format or 'jsonl'}"
 
     @property
     def recovery_dir(self) -> Path:

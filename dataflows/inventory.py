@@ -1,7 +1,8 @@
 """The inventory dataflow: which operator runs on which keyed stream.
 
-events_in -> decode_validate_route -+-> (key: group of sku|location) fold -+-> (key: sku|location) snapshots
-                                    |                                      |       -> store, changes
+events_in -> decode_validate_route -+-> (key: group of sku|location) fold -+-> snapshots -> store, channels
+                                    |                                      +-> changes (the change log)
+                                    |                                      +-> reconciliation, anomalies -> store
                                     |                                      +-> rejects ----+
                                     +-> unkeyed rejects -> (reported once) ------------------+-> exceptions
 
@@ -28,9 +29,11 @@ from dataflows import metrics
 from dataflows.channels import channel_stages
 from dataflows.logic import FoldOut, GroupLogic
 from operators import AvailabilitySnapshot, FoldSettings, ItemMaster, Posting, Rejection
+from operators.anomalies import AnomalyRecord
+from operators.changes import Change
 from operators.policy import Policy
 from operators.publication import ChannelPublication
-from operators.reconciliation import Reconciliation, ReconciliationRecord, ReconciliationRule
+from operators.reconciliation import Adoption, Reconciliation, ReconciliationRecord, ReconciliationRule
 from operators.rejects import ReportedOnce, duplicate_name
 from operators.routing import GroupRouted, key_of
 
@@ -48,6 +51,8 @@ class Outputs:
     publications: tuple[Sink[tuple[str, ChannelPublication]], ...] = ()
     store: Sink[tuple[str, Any]] | None = None
     reconciliation: Sink[tuple[str, ReconciliationRecord]] | None = None
+    anomalies: Sink[tuple[str, AnomalyRecord]] | None = None
+    changes: tuple[Sink[tuple[str, Change]], ...] = ()
 
 
 def _counting(decoder: Decoder) -> Callable[[list[RawRecord]], list[GroupRouted]]:
@@ -86,9 +91,9 @@ def _heartbeats(batch: list[GroupRouted]) -> list[tuple[str, str]]:
     return sorted(seen)
 
 
-def _by_stream_key(item: tuple[str, Any]) -> tuple[str, AvailabilitySnapshot]:
-    """A snapshot leaves its key group for its own key (sinks and channel stages key by it)."""
-    snapshot: AvailabilitySnapshot = item[1]
+def _by_stream_key(item: tuple[str, Any]) -> tuple[str, Any]:
+    """A snapshot (or change) leaves its key group for its own key (sinks and channel stages key by it)."""
+    snapshot: AvailabilitySnapshot | Change = item[1]
     return (key_of(snapshot.sku, snapshot.location), snapshot)
 
 
@@ -98,6 +103,14 @@ def _is_snapshot(item: tuple[str, FoldOut]) -> bool:
 
 def _is_rejection(item: tuple[str, FoldOut]) -> bool:
     return isinstance(item[1], Rejection)
+
+
+def _is_reconciliation(item: tuple[str, FoldOut]) -> bool:
+    return isinstance(item[1], Reconciliation)
+
+
+def _is_anomaly(item: tuple[str, FoldOut]) -> bool:
+    return isinstance(item[1], AnomalyRecord)
 
 
 def _reconciliation_records(
@@ -138,22 +151,31 @@ def build_flow(
     arrival are `future_event` rejections (0: no guard)."""
     flow = Dataflow(flow_id)
     raw = op.input("events_in", flow, source)
-    decoder = Decoder(item_master, wire, max_ahead_ms)
+    rules = policy.reconciliation if policy is not None else ()
+    decoder = Decoder(item_master, wire, max_ahead_ms, adoption=Adoption(rules))
     routed = op.flat_map_batch("decode_validate_route", raw, _counting(decoder))
     by_key = op.branch("has_key", routed, lambda item: item[0] is not None)
+    changes = bool(outputs.changes)
     folded = op.stateful_batch(
         "fold",
         by_key.trues,  # type: ignore[arg-type]
-        lambda resume: GroupLogic(settings, ledgers.group, resume),
+        lambda resume: GroupLogic(settings, ledgers.group, resume, changes),
     )
     kind = op.branch("snapshot_or_reject", folded, _is_snapshot)
-    others = op.branch("reject_or_reconciliation", kind.falses, _is_rejection)
+    others = op.branch("reject_or_record", kind.falses, _is_rejection)
+    records = op.branch("reconciliation_or_anomaly", others.falses, _is_reconciliation)
+    records_to_store = []
     if outputs.reconciliation is not None:
-        rules = policy.reconciliation if policy is not None else ()
-        checked = op.map("reconciliation_records", others.falses, _reconciliation_records(rules))
+        checked = op.map("reconciliation_records", records.trues, _reconciliation_records(rules))
         op.output("reconciliation_out", checked, outputs.reconciliation)
-    else:
-        checked = None
+        records_to_store.append(checked)
+    logs = op.branch("anomaly_or_change", records.falses, _is_anomaly)
+    if outputs.anomalies is not None:
+        op.output("anomalies_out", logs.trues, outputs.anomalies)  # type: ignore[arg-type]
+        records_to_store.append(logs.trues)
+    changed = op.map("changes_by_stream_key", logs.falses, _by_stream_key)
+    for i, change_sink in enumerate(outputs.changes):
+        op.output(f"changes_out_{i}", changed, change_sink)  # type: ignore[arg-type]
     rejects = op.merge(
         "all_rejects",
         op.map("fold_rejects", others.trues, _to_exceptions),
@@ -177,7 +199,7 @@ def build_flow(
             op.output(f"publications_out_{i}", publications, sink)
         to_store = op.merge("snapshots_and_publications", snapshots, publications)
     if outputs.store is not None:
-        if checked is not None:
-            to_store = op.merge("and_reconciliation", to_store, checked)
+        if records_to_store:
+            to_store = op.merge("and_records", to_store, *records_to_store)
         op.output("store_out", to_store, outputs.store)
     return flow

@@ -6,15 +6,18 @@ from collections.abc import Callable, Iterable
 
 from bytewax.operators import StatefulBatchLogic
 
+from connectors.codec import wall_clock_ms
 from connectors.ledger_store import GroupStore, LedgerStoreError
 from dataflows import metrics
 from operators import AvailabilitySnapshot, FoldSettings, NativeLedgers, Posting, Rejection
 from operators._native import Ledger
+from operators.anomalies import AnomalyRecord
+from operators.changes import Change
 from operators.events import EventType
 from operators.reconciliation import Reconciliation
 from operators.routing import group_of, parts_of
 
-FoldOut = AvailabilitySnapshot | Rejection | Reconciliation
+FoldOut = AvailabilitySnapshot | Rejection | Reconciliation | AnomalyRecord | Change
 Keyed = tuple[str, Posting | Rejection]  # (sku|location, item)
 GroupState = tuple[int, int]  # (store generation, keys the group holds)
 
@@ -36,15 +39,22 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
     ledgers themselves go to the group's `GroupStore` at each epoch end, only those the
     epoch changed (see `connectors.ledger_store` for why and how it stays consistent)."""
 
-    __slots__ = ("_dirty", "_open", "_resume", "gen", "keys", "ledgers", "live", "store")
+    __slots__ = ("_dirty", "_open", "_resume", "changes", "gen", "keys", "ledgers", "live", "store")
 
-    def __init__(self, settings: FoldSettings, open_store: Callable[[str], GroupStore], resume: GroupState | None):
+    def __init__(
+        self,
+        settings: FoldSettings,
+        open_store: Callable[[str], GroupStore],
+        resume: GroupState | None,
+        changes: bool = False,
+    ):
         if resume is not None and not isinstance(resume, tuple):
             raise LedgerStoreError(
                 "the recovery dir holds per-key fold state from before key groups (2026-11-22); "
                 "resuming from it would start every key empty: replay the input into a new state dir"
             )
         self.ledgers = NativeLedgers(settings)
+        self.changes = changes  # emit a Change beside each snapshot (for the change log)
         self._open = open_store
         self._resume = resume
         self.store: GroupStore | None = None  # opened by the first batch: the builder is not told its key
@@ -83,19 +93,27 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
             else:
                 items.append(item)
         out: list[FoldOut] = []
-        live, dirty = self.live, self._dirty
+        live, dirty, changes = self.live, self._dirty, self.changes
+        now = wall_clock_ms() if changes else 0
         for key, items in by_key.items():
             ledger = live.get(key) or self._ledger(key, items[0])
             dirty[key] = dirty.get(key, 0) + len(items)
+            before = ledger.quantities() if changes else None
             outcome = self.ledgers.fold(ledger, items)
             for name in outcome.duplicates:
                 metrics.DUPLICATES.labels(name).inc()
             out += outcome.rejects
-            if outcome.checks:
+            if outcome.checks or outcome.anomalies:
                 sku, location = parts_of(key)
                 out += (Reconciliation(sku, location, check) for check in outcome.checks)
+                for found in outcome.anomalies:
+                    record = AnomalyRecord.of(sku, location, found)
+                    metrics.ANOMALIES.labels(record.reason, location, record.status).inc()
+                    out.append(record)
             if outcome.snapshot is not None:
                 out.append(outcome.snapshot)
+                if before is not None:
+                    out.append(Change.of(before, outcome.snapshot, outcome.causes, now))
                 metrics.SNAPSHOTS.inc()
                 metrics.observe_event_time(outcome.snapshot.as_of)
         for t, applied, late, duplicates in self.ledgers.counts():

@@ -31,6 +31,11 @@ DIVERGENCE_UNITS = Gauge(
     "Sum of |reported - computed| over those keys' latest balance snapshots (this process's keys)",
     ["location", "source"],
 )
+ANOMALIES = Counter(
+    "skuflow_anomalies_total",
+    "Anomaly records: found (open), changed, or cleared by a late event",
+    ["reason", "location", "status"],
+)
 SNAPSHOTS = Counter("skuflow_snapshots_emitted_total", "Availability snapshots emitted")
 KEYS = Gauge("skuflow_keys", "sku x location keys held by this process")
 CHANNEL_QUEUE = Gauge("skuflow_channel_queue_depth", "SKUs whose figure waits for a throttled channel", ["channel"])

@@ -37,7 +37,9 @@ from dataflows.cluster import watch_formation
 from dataflows.config import FlowConfig
 from dataflows.inventory import Outputs, build_flow
 from operators import AvailabilitySnapshot, Rejection
-from operators._native import snapshot_avro, snapshot_json
+from operators._native import snapshot_avro
+from operators.anomalies import AnomalyRecord
+from operators.changes import Change
 from operators.exceptions import SkuflowError
 from operators.policy import Policy
 from operators.publication import ChannelPublication
@@ -45,24 +47,23 @@ from operators.reconciliation import ReconciliationRecord
 from operators.routing import KEY_GROUPS, key_of
 
 
-def _snapshot_record(snapshot: AvailabilitySnapshot) -> dict[str, Any]:
-    return snapshot.to_dict()
-
-
-def _snapshot_line(snapshot: AvailabilitySnapshot) -> bytes | None:
-    return snapshot_json(snapshot, True)
-
-
 def _exception_record(rejection: Rejection) -> dict[str, Any]:
     metrics.REJECTED.labels(rejection.reason.value).inc()
     return rejection.to_record()
 
 
+def changes_file(config: FlowConfig) -> tuple[RecordFileSink, ...]:
+    """The change log's file twin, changes.jsonl or .avro (none when no format is set)."""
+    if config.changes_format is None:
+        return ()
+    schema = schemas.CHANGE_RECORD if config.changes_format == "avro" else None
+    return (RecordFileSink("changes", config.changes_path, _record_dict, schema),)
+
+
 def default_outputs(config: FlowConfig, policy: Policy | None = None) -> Outputs:
-    """The embedded default: RocksDB store, change stream file, exceptions.jsonl,
-    reconciliation.jsonl, and with a policy one JSON Lines file of publications per channel
-    under channels/."""
-    changes_schema = schemas.AVAILABILITY_SNAPSHOT if config.changes_format == "avro" else None
+    """The embedded default: RocksDB store, the change log file, exceptions.jsonl,
+    reconciliation.jsonl, anomalies.jsonl, and with a policy one JSON Lines file of
+    publications per channel under channels/."""
     publications: tuple[Any, ...] = ()
     account_channels: dict[str, str] = {}
     if policy is not None:
@@ -70,15 +71,17 @@ def default_outputs(config: FlowConfig, policy: Policy | None = None) -> Outputs
         publications = (PerKeyFileSink(config.state_dir / "channels", names, _publication_record),)
         account_channels = {f.account: f.channel for f in policy.ring_fences}
     return Outputs(
-        snapshots=(RecordFileSink("changes", config.changes_path, _snapshot_record, changes_schema, _snapshot_line),),
+        snapshots=(),
+        changes=changes_file(config),
         exceptions=RecordFileSink("exceptions", config.exceptions_path, _exception_record),
         publications=publications,
         store=StoreSink(config.store_dir, account_channels),
-        reconciliation=RecordFileSink("reconciliation", config.reconciliation_path, _reconciliation_record),
+        reconciliation=RecordFileSink("reconciliation", config.reconciliation_path, _record_dict),
+        anomalies=RecordFileSink("anomalies", config.anomalies_path, _record_dict),
     )
 
 
-def _reconciliation_record(record: ReconciliationRecord) -> dict[str, Any]:
+def _record_dict(record: ReconciliationRecord | AnomalyRecord | Change) -> dict[str, Any]:
     return record.to_dict()
 
 
@@ -130,10 +133,12 @@ def kafka_outputs(
     registry_url: str | None = None,
     policy: Policy | None = None,
     reconciliation_topic: str | None = None,
+    anomalies_topic: str | None = None,
+    changes_topic: str | None = None,
 ) -> Outputs:
-    """Snapshots (key sku|location), rejects (key event_id) and reconciliation records (key
-    sku|location) as Avro on Kafka: Confluent framing when a schema registry is given,
-    single-object encoding otherwise."""
+    """Snapshots (key sku|location), rejects (key event_id), and reconciliation records,
+    anomalies and the change log (key sku|location) as Avro on Kafka: Confluent framing when
+    a schema registry is given, single-object encoding otherwise."""
     snap_wire = AvroWire(schemas.AVAILABILITY_SNAPSHOT, registry_url)
     reject_wire = AvroWire(schemas.REJECTED_EVENT, registry_url)
 
@@ -158,24 +163,28 @@ def kafka_outputs(
         key = key_of(p.sku, p.account) if p.account else p.sku
         return key.encode(), frame(pub_wire, channel_topic(p.channel), p.to_dict())
 
-    recon_wire = AvroWire(schemas.RECONCILIATION_RECORD, registry_url)
+    def keyed_sink(topic: str | None, schema: str) -> KafkaRecordSink | None:
+        """Records keyed sku|location into `topic`, when there is one."""
+        if topic is None:
+            return None
+        wire = AvroWire(schema, registry_url)
 
-    def encode_reconciliation(r: ReconciliationRecord) -> tuple[bytes | None, bytes]:
-        assert reconciliation_topic is not None
-        return key_of(r.sku, r.location).encode(), frame(recon_wire, reconciliation_topic, r.to_dict())
+        def encode(r: ReconciliationRecord | AnomalyRecord | Change) -> tuple[bytes | None, bytes]:
+            return key_of(r.sku, r.location).encode(), frame(wire, topic, r.to_dict())
+
+        return KafkaRecordSink(bootstrap, topic, partitions[topic], encode)
 
     publications: tuple[Any, ...] = ()
     if policy is not None:
         publications = (KafkaChannelSink(bootstrap, [c.name for c in policy.channels], encode_publication),)
-    reconciliation = None
-    if reconciliation_topic is not None:
-        topic_partitions = partitions[reconciliation_topic]
-        reconciliation = KafkaRecordSink(bootstrap, reconciliation_topic, topic_partitions, encode_reconciliation)
+    changes = keyed_sink(changes_topic, schemas.CHANGE_RECORD)
     return Outputs(
         snapshots=(KafkaRecordSink(bootstrap, snapshots_topic, partitions[snapshots_topic], encode_snapshot),),
         exceptions=KafkaRecordSink(bootstrap, exceptions_topic, partitions[exceptions_topic], encode_reject),
         publications=publications,
-        reconciliation=reconciliation,
+        reconciliation=keyed_sink(reconciliation_topic, schemas.RECONCILIATION_RECORD),
+        anomalies=keyed_sink(anomalies_topic, schemas.ANOMALY_RECORD),
+        changes=(changes,) if changes is not None else (),
     )
 
 

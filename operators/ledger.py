@@ -60,6 +60,7 @@ class BatchOutcome:
     duplicates: list[str] = field(default_factory=list)  # event types, as reported
     checks: list[BalanceCheck] = field(default_factory=list)  # balance snapshots, (re-)checked
     anomalies: list[AnomalyCheck] = field(default_factory=list)  # found, changed or cleared
+    causes: list[str] = field(default_factory=list)  # event ids of the postings applied, in order
 
 
 def _rejection(event: InventoryEvent, reason: Reason, detail: str) -> Rejection:
@@ -173,6 +174,10 @@ class KeyLedger:
     def remembered_ids(self) -> int:
         return len(self._seen)
 
+    def quantities(self) -> tuple[int, int, int, int, int, int]:
+        """The head's six quantities: a change's `before`."""
+        return quantities(self.head)
+
     def snapshot(self, correlation_ids: tuple[str, ...] = ()) -> AvailabilitySnapshot:
         return AvailabilitySnapshot.of(
             self.sku,
@@ -261,6 +266,7 @@ class KeyLedger:
         if late:
             out.late.append(event.event_type)
         out.applied.append(event.event_type)
+        out.causes.append(event.event_id)
         cid = event.correlation_id
         if cid and cid not in correlation:
             correlation[cid] = None
@@ -504,8 +510,8 @@ class NativeLedgers:
 
     def fold(self, ledger: Ledger, items: list[Posting | Rejection]) -> BatchOutcome:
         """`KeyLedger.on_batch` for a native ledger; `applied` and `late` stay empty (see `counts`)."""
-        snapshot, notes = ledger.on_batch(items)
-        out = BatchOutcome(snapshot)
+        snapshot, notes, causes = ledger.on_batch(items)
+        out = BatchOutcome(snapshot, causes=causes)
         for code, item in notes:
             if code == _NEW_REJECTION:
                 out.rejects.append(item)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from operators.events import Status
+from operators.events import EventType, InventoryEvent, Status
 from operators.ratios import share
 
 
@@ -65,11 +65,13 @@ class Tolerance:
 
 @dataclass(frozen=True, slots=True)
 class ReconciliationRule:
-    """The tolerance of balance snapshots at `location` from `source` (None: any)."""
+    """The tolerance of balance snapshots at `location` from `source` (None: any), and
+    whether their figure is adopted (the fold sets the bucket to it at their place)."""
 
     location: str | None = None
     source: str | None = None
     tolerance: Tolerance = Tolerance()
+    adopt: bool = False
 
     def specificity(self, location: str, source: str | None) -> int | None:
         """How closely the rule fits (location and source 3, location 2, source 1, neither 0),
@@ -79,14 +81,36 @@ class ReconciliationRule:
         return 2 * (self.location is not None) + (self.source is not None)
 
 
-def tolerance_for(rules: tuple[ReconciliationRule, ...], location: str, source: str | None) -> Tolerance:
-    """The tolerance of the closest-fitting rule (the first listed among equals); none: exact."""
-    best: tuple[int, Tolerance] | None = None
+def rule_for(rules: tuple[ReconciliationRule, ...], location: str, source: str | None) -> ReconciliationRule:
+    """The closest-fitting rule (the first listed among equals); none: exact, reported."""
+    best: tuple[int, ReconciliationRule] | None = None
     for rule in rules:
         fit = rule.specificity(location, source)
         if fit is not None and (best is None or fit > best[0]):
-            best = (fit, rule.tolerance)
-    return best[1] if best is not None else Tolerance()
+            best = (fit, rule)
+    return best[1] if best is not None else ReconciliationRule()
+
+
+class Adoption:
+    """Which balance snapshots the rules adopt, decided once per (location, source)."""
+
+    __slots__ = ("_decided", "_rules")
+
+    def __init__(self, rules: tuple[ReconciliationRule, ...]) -> None:
+        self._rules = rules
+        self._decided: dict[tuple[str, str | None], bool] = {}
+
+    def __bool__(self) -> bool:
+        return any(r.adopt for r in self._rules)
+
+    def adopts(self, event: InventoryEvent) -> bool:
+        if event.event_type is not EventType.BALANCE_SNAPSHOT:
+            return False
+        where = (event.location, event.source_system)
+        decided = self._decided.get(where)
+        if decided is None:
+            decided = self._decided[where] = rule_for(self._rules, *where).adopt
+        return decided
 
 
 class Reconciliation(NamedTuple):
@@ -97,7 +121,7 @@ class Reconciliation(NamedTuple):
     check: BalanceCheck
 
     def record(self, rules: tuple[ReconciliationRule, ...] = ()) -> ReconciliationRecord:
-        tolerance = tolerance_for(rules, self.location, self.check.source_system)
+        tolerance = rule_for(rules, self.location, self.check.source_system).tolerance
         return verdict(self.check, self.sku, self.location, tolerance)
 
 

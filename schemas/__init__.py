@@ -12,6 +12,8 @@ AVAILABILITY_SNAPSHOT = "availability_snapshot"
 REJECTED_EVENT = "rejected_event"
 CHANNEL_AVAILABILITY = "channel_availability"
 RECONCILIATION_RECORD = "reconciliation_record"
+ANOMALY_RECORD = "anomaly_record"
+CHANGE_RECORD = "change_record"
 
 
 @cache

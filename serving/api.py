@@ -24,15 +24,18 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException
 
+from operators.anomalies import Anomaly as AnomalyReason
 from operators.routing import join_parts, split_parts
 from serving.models import (
     MAX_BATCH,
+    AnomalyPage,
     BatchRequest,
     BatchResponse,
     ChannelBatchResponse,
     ChannelFigure,
     Health,
     InvalidRequest,
+    KeyAnomalies,
     KeyReconciliation,
     Problem,
     ReconciliationPage,
@@ -375,7 +378,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     async def reconciliations(
         location: str | None = Query(None, description="Only this location."),
         source: str | None = Query(None, description="Only balance snapshots from this source system."),
-        status: Literal["match", "divergent"] | None = Query(None, description="Only this verdict."),
+        status: Literal["match", "divergent", "adopted"] | None = Query(None, description="Only this verdict."),
         after: str | None = Query(
             None, description="The `next_after` of the previous page: `sku|location|event_id`, each part %-escaped."
         ),
@@ -388,11 +391,45 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
                 and (status is None or r["status"] == status)
             )
 
-        cursor = split_parts(after, 3) if after is not None else None
-        rows, last = holder["store"].reconciliations(cursor, limit, keep)
-        next_after = join_parts(*last) if last is not None else None
-        body = b'{"records":[' + b",".join(rows) + b'],"next_after":' + orjson.dumps(next_after) + b"}"
-        return Response(body, media_type=_JSON)
+        return _page(holder["store"].reconciliations, 3, after, limit, keep)
+
+    @app.get(
+        "/v1/anomalies/{sku}/{location}",
+        response_model=KeyAnomalies,
+        responses=_READ_ERRORS,
+        summary="The anomalies of one key's events (open, or cleared by events that arrived later)",
+    )
+    async def anomalies_one(sku: str, location: str) -> Response:
+        sku, location = segment(sku), segment(location)
+        rows = holder["store"].anomalies_of(sku, location)
+        if not rows:
+            return _not_found(f"no anomaly for sku {sku!r} at location {location!r}")
+        head = orjson.dumps({"sku": sku, "location": location})[:-1]
+        return Response(head + b',"records":[' + b",".join(rows) + b"]}", media_type=_JSON)
+
+    @app.get(
+        "/v1/anomalies",
+        response_model=AnomalyPage,
+        responses={422: {"model": InvalidRequest}},
+        summary="Anomaly records, filtered, paged in (sku, location, event id, reason) order",
+    )
+    async def anomalies(
+        location: str | None = Query(None, description="Only this location."),
+        reason: AnomalyReason | None = Query(None, description="Only this reason."),
+        status: Literal["open", "cleared"] | None = Query(None, description="Only open, or only cleared."),
+        after: str | None = Query(
+            None, description="The `next_after` of the previous page: `sku|location|event_id|reason`, each %-escaped."
+        ),
+        limit: int = Query(100, ge=1, le=MAX_BATCH, description="Page size."),
+    ) -> Response:
+        def keep(r: dict[str, Any]) -> bool:
+            return (
+                (location is None or r["location"] == location)
+                and (reason is None or r["reason"] == reason)
+                and (status is None or r["status"] == status)
+            )
+
+        return _page(holder["store"].anomalies, 4, after, limit, keep)
 
     @app.get("/healthz", response_model=Health, summary="Liveness and store path")
     async def healthz() -> Response:
@@ -404,6 +441,15 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _page(read: Any, parts: int, after: str | None, limit: int, keep: Any) -> Response:
+    """A page of records from `read` (a store's paged reader) after the cursor `after`."""
+    cursor = split_parts(after, parts) if after is not None else None
+    rows, last = read(cursor, limit, keep)
+    next_after = join_parts(*last) if last is not None else None
+    body = b'{"records":[' + b",".join(rows) + b'],"next_after":' + orjson.dumps(next_after) + b"}"
+    return Response(body, media_type=_JSON)
 
 
 def app_from_env() -> FastAPI:

@@ -123,7 +123,9 @@ class Reconciliation(BaseModel):
     reported: int = Field(description="What the source system says.")
     computed: int = Field(description="What skuflow holds at the same place in event order.")
     delta: int = Field(description="reported - computed")
-    status: Literal["match", "divergent"]
+    status: Literal["match", "divergent", "adopted"] = Field(
+        description="adopted: the policy made the reported figure the bucket's at that place."
+    )
     tolerance: str = Field(description="The policy's tolerance that judged it.")
     as_of: int = Field(description="The snapshot's occurred_at, epoch milliseconds.")
     version: int = Field(description="Re-checked with a higher one when a late event lands before it.")
@@ -138,4 +140,46 @@ class KeyReconciliation(BaseModel):
 
 class ReconciliationPage(BaseModel):
     records: list[Reconciliation]
+    next_after: str | None = Field(description="Pass as `after` for the next page; null at the end.")
+
+
+class Buckets(BaseModel):
+    sellable: int
+    reserved: int
+    picked: int
+    quarantine: int
+    damaged: int
+    in_transit: int
+
+
+class Anomaly(BaseModel):
+    """A valid event that left the books impossible or suspicious (applied as sent, never clamped)."""
+
+    event_id: str
+    reason: Literal["negative_bucket", "unknown_order", "over_release", "over_pick", "over_ship", "oversold"]
+    sku: str
+    location: str
+    event_type: str
+    subject: str = Field(description='The bucket, the order id, or "available".')
+    figure: int = Field(
+        description="The bucket after (negative), the order's open or the picked units before, "
+        "or available before its floor (sellable - reserved)."
+    )
+    quantity: int = Field(description="The event's quantity in base units.")
+    detail: str
+    before: Buckets
+    after: Buckets
+    status: Literal["open", "cleared"] = Field(description="cleared: events that arrived later undid it.")
+    as_of: int = Field(description="The event's occurred_at, epoch milliseconds.")
+    version: int = Field(description="Per (event_id, reason) the highest version stands.")
+
+
+class KeyAnomalies(BaseModel):
+    sku: str
+    location: str
+    records: list[Anomaly] = Field(description="Each event and reason's latest record.")
+
+
+class AnomalyPage(BaseModel):
+    records: list[Anomaly]
     next_after: str | None = Field(description="Pass as `after` for the next page; null at the end.")

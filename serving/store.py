@@ -28,6 +28,7 @@ _CHANNEL = b"c\x00"
 _ACCOUNT = b"a\x00"
 _ACCOUNT_CHANNEL = b"m\x00account\x00"
 _RECONCILIATION = b"r\x00"
+_ANOMALY = b"n\x00"
 _SEP = b"\x00"
 _VERSION_BYTES = 8
 
@@ -37,7 +38,11 @@ def snapshot_key(sku: str, location: str) -> bytes:
 
 
 def reconciliation_key(sku: str, location: str, event_id: str) -> bytes:
-    return _RECONCILIATION + sku.encode() + _SEP + location.encode() + _SEP + event_id.encode()
+    return _RECONCILIATION + _SEP.join(p.encode() for p in (sku, location, event_id))
+
+
+def anomaly_key(sku: str, location: str, event_id: str, reason: str) -> bytes:
+    return _ANOMALY + _SEP.join(p.encode() for p in (sku, location, event_id, reason))
 
 
 def publication_key(pub: dict[str, Any]) -> bytes:
@@ -158,9 +163,22 @@ class StoreWriter:
     ) -> int:
         """Reconciliation records; a lower version of a balance snapshot's never replaces a
         higher. `offsets` as in put_snapshots."""
+        keyed = ((reconciliation_key(r["sku"], r["location"], r["event_id"]), r) for r in records)
+        return self._put_records(keyed, offsets)
+
+    def put_anomalies(
+        self, records: Iterable[dict[str, Any]], offsets: dict[tuple[str, int], int] | None = None
+    ) -> int:
+        """Anomaly records; per (key, event, reason) a lower version never replaces a higher
+        (a `cleared` one replaces the open one it clears). `offsets` as in put_snapshots."""
+        keyed = ((anomaly_key(r["sku"], r["location"], r["event_id"], r["reason"]), r) for r in records)
+        return self._put_records(keyed, offsets)
+
+    def _put_records(
+        self, keyed: Iterable[tuple[bytes, dict[str, Any]]], offsets: dict[tuple[str, int], int] | None
+    ) -> int:
         latest: dict[bytes, tuple[int, bytes]] = {}
-        for r in records:
-            key = reconciliation_key(r["sku"], r["location"], r["event_id"])
+        for key, r in keyed:
             prior = latest.get(key)
             if prior is None or r["version"] > prior[0]:
                 latest[key] = (r["version"], orjson.dumps(r))
@@ -285,32 +303,47 @@ class StoreReader:
 
     def reconciliation(self, sku: str, location: str) -> list[bytes]:
         """Every reconciliation record of one key (each balance snapshot's latest), by event id."""
-        self.catch_up()
-        return [value for _, value in self._prefixed(_RECONCILIATION + sku.encode() + _SEP + location.encode() + _SEP)]
+        return self._of_key(_RECONCILIATION, sku, location)
 
     def reconciliations(self, after: list[str] | None, limit: int, keep: Any) -> tuple[list[bytes], list[str] | None]:
         """Up to `limit` reconciliation records (JSON) that `keep` (a predicate on the parsed
         record) accepts, in (sku, location, event id) order after `after` (those parts of a
         record: strictly after it; fewer: from there); and the parts of the last one when
         the page is full, else None."""
+        return self._page(_RECONCILIATION, 3, after, limit, keep)
+
+    def anomalies_of(self, sku: str, location: str) -> list[bytes]:
+        """Every anomaly record of one key (each event and reason's latest), by event id and reason."""
+        return self._of_key(_ANOMALY, sku, location)
+
+    def anomalies(self, after: list[str] | None, limit: int, keep: Any) -> tuple[list[bytes], list[str] | None]:
+        """`reconciliations` for anomaly records, in (sku, location, event id, reason) order."""
+        return self._page(_ANOMALY, 4, after, limit, keep)
+
+    def _of_key(self, prefix: bytes, sku: str, location: str) -> list[bytes]:
         self.catch_up()
+        return [value for _, value in self._prefixed(prefix + sku.encode() + _SEP + location.encode() + _SEP)]
+
+    def _page(
+        self, prefix: bytes, parts: int, after: list[str] | None, limit: int, keep: Any
+    ) -> tuple[list[bytes], list[str] | None]:
+        self.catch_up()
+        start = prefix
         if after:
-            start = _RECONCILIATION + _SEP.join(p.encode() for p in after[:3])
-            start += b"\x00" if len(after) >= 3 else b""
-        else:
-            start = _RECONCILIATION
+            start += _SEP.join(p.encode() for p in after[:parts])
+            start += b"\x00" if len(after) >= parts else b""
         out: list[bytes] = []
         it = self._db.iter()
         it.seek(start)
         while it.valid():
             key = it.key()
-            if not key.startswith(_RECONCILIATION):
+            if not key.startswith(prefix):
                 break
             body = value_json(it.value())
             if keep(orjson.loads(body)):
                 out.append(body)
                 if len(out) == limit:
-                    return out, [p.decode() for p in key[len(_RECONCILIATION) :].split(_SEP, 2)]
+                    return out, [p.decode() for p in key[len(prefix) :].split(_SEP, parts - 1)]
             it.next()
         return out, None
 

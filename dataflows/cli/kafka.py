@@ -7,11 +7,14 @@ import json
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from dataflows.cli.options import (
+    ANOMALIES,
+    CHANGES,
     EVENTS,
     EXCEPTIONS,
     RECONCILIATION,
@@ -21,6 +24,7 @@ from dataflows.cli.options import (
     flow_args,
     flow_config,
     policy_arg,
+    retention_arg,
     whole_number,
 )
 
@@ -89,11 +93,15 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ms(d: timedelta) -> int:
+    return int(d.total_seconds() * 1000)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import schemas
     from connectors.kafka import KafkaEventSource, TopicSpec, channel_topic, ensure_topics
     from connectors.wire import AvroWire
-    from dataflows.runner import kafka_outputs, run
+    from dataflows.runner import changes_file, kafka_outputs, run
 
     addresses = [a for a in args.addresses.split(";") if a] if args.addresses else None
     if (args.process_id is None) != (addresses is None):
@@ -107,6 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             TopicSpec(args.snapshots_topic, args.partitions, compact),
             TopicSpec(args.exceptions_topic, args.partitions),
             TopicSpec(args.reconciliation_topic, args.partitions),
+            TopicSpec(args.anomalies_topic, args.partitions),
+            TopicSpec(args.changes_topic, args.partitions, {"retention.ms": str(_ms(args.changes_retention))}),
             *(TopicSpec(channel_topic(c.name), args.partitions, compact) for c in (policy.channels if policy else ())),
         ],
     )
@@ -121,7 +131,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.schema_registry,
         policy,
         args.reconciliation_topic,
+        args.anomalies_topic,
+        args.changes_topic,
     )
+    outputs = replace(outputs, changes=(*outputs.changes, *changes_file(config)))  # the file twin, if asked for
     wire = AvroWire(schemas.INVENTORY_EVENT, args.schema_registry)
     control = control_arg(args, policy, not args.until_end, stop)
     summary = run(
@@ -176,6 +189,14 @@ def add_parsers(sub: Any) -> None:
     runp.add_argument(
         "--reconciliation-topic", default=RECONCILIATION, help=f"balance snapshot checks ({RECONCILIATION})"
     )
+    runp.add_argument("--anomalies-topic", default=ANOMALIES, help=f"anomalies found in the books ({ANOMALIES})")
+    runp.add_argument("--changes-topic", default=CHANGES, help=f"the change log, not compacted ({CHANGES})")
+    runp.add_argument(
+        "--changes-retention",
+        type=retention_arg,
+        default=timedelta(days=7),
+        help="retention of the change log topic when this creates it (default 7d)",
+    )
     runp.add_argument(
         "--partitions", type=whole_number(1, 10_000), default=4, help="partitions of topics this creates (4)"
     )
@@ -192,5 +213,5 @@ def add_parsers(sub: Any) -> None:
         help="give up when the cluster has not formed by then (default 60s)",
     )
     runp.add_argument("--until-end", action="store_true", help="stop once every input partition is read to its end")
-    flow_args(runp)
+    flow_args(runp, changes_file=None)
     runp.set_defaults(func=cmd_run)

@@ -47,17 +47,22 @@ def positive_number(text: str) -> float:
     return value
 
 
-def duration_arg(text: str) -> timedelta:
-    """An argparse type: a duration (`90s`, `5m`) above 0 and at most a day."""
+def duration_arg(text: str, most: timedelta = timedelta(days=1)) -> timedelta:
+    """An argparse type: a duration (`90s`, `5m`) above 0 and at most a day (or `most`)."""
     from operators.durations import parse_duration
 
     try:
         value = parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    if not isinstance(value, timedelta) or not timedelta(0) < value <= timedelta(days=1):
-        raise argparse.ArgumentTypeError(f"{text} must be a duration above 0 and at most 1d")
+    if not isinstance(value, timedelta) or not timedelta(0) < value <= most:
+        raise argparse.ArgumentTypeError(f"{text} must be a duration above 0 and at most {most.days}d")
     return value
+
+
+def retention_arg(text: str) -> timedelta:
+    """A topic retention: above 0, at most ten years."""
+    return duration_arg(text, timedelta(days=3650))
 
 
 PORT = whole_number(1, 65535)
@@ -68,9 +73,11 @@ REPLAY_BATCH = 8192  # a bulk job: coalesce more per key (like Kafka Streams' re
 
 EVENTS, SNAPSHOTS, EXCEPTIONS = "inventory.events.v1", "inventory.snapshots.v1", "inventory.exceptions.v1"
 RECONCILIATION = "inventory.reconciliation.v1"
+ANOMALIES, CHANGES = "inventory.anomalies.v1", "inventory.changes.v1"
 
 
-def flow_args(p: argparse.ArgumentParser) -> None:
+def flow_args(p: argparse.ArgumentParser, changes_file: str | None = "jsonl") -> None:
+    """The dataflow's options; `changes_file`: the change log file's default format (None: none)."""
     p.add_argument("--item-master", type=Path, help="CSV `sku,uom,factor` for unit conversion to EA")
     p.add_argument("--horizon", default="24h", help="lateness horizon: exact re-ordering window (default 24h)")
     p.add_argument("--dedup-retention", default="7d", help="how long event ids are remembered (default 7d)")
@@ -84,7 +91,12 @@ def flow_args(p: argparse.ArgumentParser) -> None:
         default="64MiB",
         help="stop, resumably, when the recovery dir's disk has less free before an epoch (default 64MiB; 0: off)",
     )
-    p.add_argument("--changes-format", choices=("jsonl", "avro"), default="jsonl", help="change stream file format")
+    p.add_argument(
+        "--changes-format",
+        choices=("jsonl", "avro"),
+        default=changes_file,
+        help=f"the change log file STATE_DIR/changes.FORMAT ({changes_file or 'not written unless given'})",
+    )
     p.add_argument("--workers", type=whole_number(1, 64), default=1, help="Bytewax worker threads (default 1)")
     p.add_argument("--epoch-interval", default="10s", help="how often state is snapshotted for recovery (default 10s)")
     p.add_argument("--policy", type=Path, help="channel policy (YAML): publish every channel's availability")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from connectors.avro import write_events
-from connectors.files import EventFileSource
+from connectors.files import BATCH, EventFileSource
 from dataflows.config import FlowConfig
 from dataflows.runner import run
 from serving.store import StoreReader
@@ -31,9 +31,9 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     return path
 
 
-def replay(path: Path, state: Path, **config: Any) -> list[dict[str, Any]]:
+def replay(path: Path, state: Path, batch_size: int = BATCH, **config: Any) -> list[dict[str, Any]]:
     cfg = FlowConfig(state_dir=state, item_master=MEDIUM / "item_master.csv", **config)
-    run(EventFileSource(path), cfg)
+    run(EventFileSource(path, batch_size=batch_size), cfg)
     reader = StoreReader(cfg.store_dir)
     try:
         return [json.loads(b) for b in reader.scan()]
@@ -95,21 +95,42 @@ def test_replay_is_resumable_and_idempotent(tmp_path: Path) -> None:
     assert len(read_jsonl(state / "exceptions.jsonl")) == len(read_jsonl(MEDIUM / "expected_rejects.jsonl"))
 
 
-def test_change_stream_holds_every_version_and_ends_at_the_final_state(tmp_path: Path) -> None:
-    replay(MEDIUM / "events.jsonl", tmp_path / "state")
+CHANGE_FIELDS = ("sku", "location", "version", "before", "after", "cause_event_ids", "cause_count")
+CHANGE_FIELDS += ("correlation_ids", "as_of", "emitted_at")
+
+
+def _after(change: dict[str, Any]) -> dict[str, Any]:
+    """A change as the snapshot it made."""
+    return {"sku": change["sku"], "location": change["location"], "version": change["version"], **change["after"]}
+
+
+def test_the_change_log_holds_every_change_and_ends_at_the_final_state(tmp_path: Path) -> None:
+    replay(MEDIUM / "events.jsonl", tmp_path / "state", batch_size=64)  # small batches: many changes per key
     latest: dict[tuple[str, str], dict[str, Any]] = {}
+    events: dict[tuple[str, str], int] = {}
     for row in read_jsonl(tmp_path / "state" / "changes.jsonl"):
         key = (row["sku"], row["location"])
-        assert key not in latest or row["version"] > latest[key]["version"]  # versions only grow per key
+        held = latest.get(key)
+        if held is None:
+            assert all(v == 0 for v in row["before"].values())
+        else:
+            assert row["version"] > held["version"]  # versions only grow per key
+            assert row["before"] == held["after"]  # each change starts where the last one ended
+        assert row["version"] - (held["version"] if held else 0) == row["cause_count"] == len(row["cause_event_ids"])
+        assert set(row) == {*CHANGE_FIELDS}
+        events[key] = events.get(key, 0) + row["cause_count"]
         latest[key] = row
-    assert_matches_expected(list(latest.values()), expected())
+    assert_matches_expected([_after(c) for c in latest.values()], expected())
+    assert all(events[k] == c["version"] for k, c in latest.items())  # every applied event named once
 
 
-def test_avro_change_stream(tmp_path: Path) -> None:
+def test_avro_change_log(tmp_path: Path) -> None:
     import fastavro
 
     replay(MEDIUM / "events.jsonl", tmp_path / "state", changes_format="avro")
     with open(tmp_path / "state" / "changes.avro", "rb") as f:
         rows = list(fastavro.reader(f))
     latest = {(r["sku"], r["location"]): r for r in rows}
-    assert_matches_expected(list(latest.values()), expected())
+    for r in latest.values():
+        r["as_of"] = int(r["as_of"].timestamp() * 1000)
+    assert_matches_expected([_after(c) for c in latest.values()], expected())

@@ -372,13 +372,16 @@ impl Ledger {
     /// it (None when nothing was applied) and the notes `(code, item)` the shell turns
     /// into rejections: 0 a keyed rejection seen first, 1 its duplicate, 2 its conflicting
     /// duplicate; 3 a conflicting duplicate posting, 4 beyond retention, 5 late beyond
-    /// the horizon (applied).
+    /// the horizon (applied), 6 overflow, 7 a balance check, 8 an anomaly check; and the
+    /// event ids of the postings applied, in order (a change's causes).
+    #[allow(clippy::type_complexity)]
     fn on_batch<'py>(
         &mut self,
         py: Python<'py>,
         items: &Bound<'py, PyList>,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyList>)> {
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyList>, Bound<'py, PyList>)> {
         let notes = PyList::empty(py);
+        let causes = PyList::empty(py);
         let mut applied = false;
         let mut correlation: Vec<Bound<'py, PyAny>> = Vec::new();
         for item in items.iter() {
@@ -397,6 +400,7 @@ impl Ledger {
             match self.core.on_posting(p, &mut note).map_err(invalid)? {
                 Outcome::Applied { late } => {
                     applied = true;
+                    causes.append(t.get_item(0)?.downcast::<PyTuple>()?.get_item(0)?)?;
                     self.kit.applied[etype].fetch_add(1, Ordering::Relaxed);
                     if late {
                         self.kit.late[etype].fetch_add(1, Ordering::Relaxed);
@@ -458,11 +462,16 @@ impl Ledger {
             }
         }
         if !applied {
-            return Ok((py.None().into_bound(py), notes));
+            return Ok((py.None().into_bound(py), notes, causes));
         }
         self.core.compact();
         let snapshot = self.snapshot_object(py, PyTuple::new(py, correlation)?)?;
-        Ok((snapshot, notes))
+        Ok((snapshot, notes, causes))
+    }
+
+    /// The head's six quantities (`operators.fold.Buckets` order): a change's `before`.
+    fn quantities(&self) -> [i64; 6] {
+        self.core.head.quantities()
     }
 
     /// The snapshot now, with no correlation ids (as `KeyLedger.snapshot()`).
