@@ -13,6 +13,7 @@ from connectors.durable import io_guard
 from operators import AvailabilitySnapshot
 from operators._native import snapshot_json
 from operators.anomalies import AnomalyRecord
+from operators.changes import Change
 from operators.publication import ChannelPublication
 from operators.reconciliation import ReconciliationRecord
 from serving.store import StoreWriter
@@ -36,6 +37,7 @@ class _StorePartition(StatefulSinkPartition[Any, None]):
             self._writer.put_publications(v.to_dict() for v in values if isinstance(v, ChannelPublication))
             self._writer.put_reconciliations(v.to_dict() for v in values if isinstance(v, ReconciliationRecord))
             self._writer.put_anomalies(v.to_dict() for v in values if isinstance(v, AnomalyRecord))
+            self._writer.put_changes(v.to_dict() for v in values if isinstance(v, Change))
 
     def snapshot(self) -> None:
         with io_guard(self._path):

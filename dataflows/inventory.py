@@ -155,7 +155,7 @@ def build_flow(
     decoder = Decoder(item_master, wire, max_ahead_ms, adoption=Adoption(rules))
     routed = op.flat_map_batch("decode_validate_route", raw, _counting(decoder))
     by_key = op.branch("has_key", routed, lambda item: item[0] is not None)
-    changes = bool(outputs.changes)
+    changes = bool(outputs.changes) or outputs.store is not None
     folded = op.stateful_batch(
         "fold",
         by_key.trues,  # type: ignore[arg-type]
@@ -176,6 +176,8 @@ def build_flow(
     changed = op.map("changes_by_stream_key", logs.falses, _by_stream_key)
     for i, change_sink in enumerate(outputs.changes):
         op.output(f"changes_out_{i}", changed, change_sink)  # type: ignore[arg-type]
+    if changes:
+        records_to_store.append(changed)
     rejects = op.merge(
         "all_rejects",
         op.map("fold_rejects", others.trues, _to_exceptions),

@@ -36,6 +36,7 @@ from serving.models import (
     Health,
     InvalidRequest,
     KeyAnomalies,
+    KeyChanges,
     KeyReconciliation,
     Problem,
     ReconciliationPage,
@@ -392,6 +393,27 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
             )
 
         return _page(holder["store"].reconciliations, 3, after, limit, keep)
+
+    @app.get(
+        "/v1/changes/{sku}/{location}",
+        response_model=KeyChanges,
+        responses=_READ_ERRORS,
+        summary="The change log of one key: buckets before and after each change, and the events behind it",
+    )
+    async def changes_one(
+        sku: str,
+        location: str,
+        after_version: int = Query(0, ge=0, le=2**63 - 1, description="Only changes to versions above this one."),
+        limit: int = Query(100, ge=1, le=MAX_BATCH, description="Page size."),
+    ) -> Response:
+        sku, location = segment(sku), segment(location)
+        rows = holder["store"].changes(sku, location, after_version, limit)
+        if not rows and after_version == 0:
+            return _not_found(f"no change of sku {sku!r} at location {location!r}")
+        next_after = orjson.loads(rows[-1])["version"] if len(rows) == limit else None
+        head = orjson.dumps({"sku": sku, "location": location})[:-1]
+        tail = b'],"next_after_version":' + orjson.dumps(next_after) + b"}"
+        return Response(head + b',"changes":[' + b",".join(rows) + tail, media_type=_JSON)
 
     @app.get(
         "/v1/anomalies/{sku}/{location}",

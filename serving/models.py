@@ -174,6 +174,33 @@ class Anomaly(BaseModel):
     version: int = Field(description="Per (event_id, reason) the highest version stands.")
 
 
+class Figures(Buckets):
+    on_hand: int
+    available: int
+
+
+class Change(BaseModel):
+    """One change of a key's snapshot, and the events that made it."""
+
+    sku: str
+    location: str
+    version: int = Field(description="The snapshot's version after it.")
+    before: Figures
+    after: Figures
+    cause_event_ids: list[str] = Field(description="The events it applied, in order (the newest 256).")
+    cause_count: int = Field(description="How many events it applied.")
+    correlation_ids: list[str]
+    as_of: int = Field(description="Latest event time behind it, epoch milliseconds.")
+    emitted_at: int = Field(description="When the fold emitted it, epoch milliseconds.")
+
+
+class KeyChanges(BaseModel):
+    sku: str
+    location: str
+    changes: list[Change] = Field(description="Oldest first; the store keeps each key's newest 1,024.")
+    next_after_version: int | None = Field(description="Pass as `after_version` for the next page; null at the end.")
+
+
 class KeyAnomalies(BaseModel):
     sku: str
     location: str

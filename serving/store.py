@@ -29,6 +29,9 @@ _ACCOUNT = b"a\x00"
 _ACCOUNT_CHANNEL = b"m\x00account\x00"
 _RECONCILIATION = b"r\x00"
 _ANOMALY = b"n\x00"
+_CHANGE = b"h\x00"
+CHANGES_KEPT = 1024  # the newest changes of each key the store serves (the change log topic keeps them all)
+_PRUNE_EVERY = 64  # versions between prunes of a key's older changes
 _SEP = b"\x00"
 _VERSION_BYTES = 8
 
@@ -43,6 +46,10 @@ def reconciliation_key(sku: str, location: str, event_id: str) -> bytes:
 
 def anomaly_key(sku: str, location: str, event_id: str, reason: str) -> bytes:
     return _ANOMALY + _SEP.join(p.encode() for p in (sku, location, event_id, reason))
+
+
+def _change_prefix(sku: str, location: str) -> bytes:
+    return _CHANGE + sku.encode() + _SEP + location.encode() + _SEP
 
 
 def publication_key(pub: dict[str, Any]) -> bytes:
@@ -184,6 +191,25 @@ class StoreWriter:
                 latest[key] = (r["version"], orjson.dumps(r))
         return self._put_versioned(latest, offsets, replace_on_tie=False)
 
+    def put_changes(self, records: Iterable[dict[str, Any]], offsets: dict[tuple[str, int], int] | None = None) -> int:
+        """Change log records under (key, version), the newest CHANGES_KEPT per key: each time
+        a key's versions cross a multiple of _PRUNE_EVERY, those older go in one range delete.
+        A change written again (a replay after a restart) replaces its version's."""
+        batch = WriteBatch(raw_mode=True)
+        for (topic, partition), offset in (offsets or {}).items():
+            batch.put(_offset_key(topic, partition), offset.to_bytes(8, "big"))
+        written = 0
+        for r in records:
+            prefix, version = _change_prefix(r["sku"], r["location"]), r["version"]
+            batch.put(prefix + version.to_bytes(8, "big"), orjson.dumps(r))
+            written += 1
+            oldest = version - CHANGES_KEPT
+            if oldest > 0 and version // _PRUNE_EVERY != (version - r["cause_count"]) // _PRUNE_EVERY:
+                batch.delete_range(prefix, prefix + oldest.to_bytes(8, "big"))
+        if written or offsets:
+            self._db.write(batch, self._write_opts)
+        return written
+
     def put_account_channels(self, account_channels: dict[str, str]) -> None:
         """Which channel each account with ring-fences buys through (for its fallback view)."""
         self._put_versioned({}, None, replace_on_tie=True, accounts=account_channels)
@@ -319,6 +345,21 @@ class StoreReader:
     def anomalies(self, after: list[str] | None, limit: int, keep: Any) -> tuple[list[bytes], list[str] | None]:
         """`reconciliations` for anomaly records, in (sku, location, event id, reason) order."""
         return self._page(_ANOMALY, 4, after, limit, keep)
+
+    def changes(self, sku: str, location: str, after_version: int, limit: int) -> list[bytes]:
+        """Up to `limit` changes of one key with a version above `after_version`, oldest first."""
+        self.catch_up()
+        prefix = _change_prefix(sku, location)
+        it = self._db.iter()
+        it.seek(prefix + (after_version + 1).to_bytes(8, "big"))
+        out: list[bytes] = []
+        while it.valid() and len(out) < limit:
+            key = it.key()
+            if not key.startswith(prefix) or len(key) != len(prefix) + 8:
+                break
+            out.append(it.value())
+            it.next()
+        return out
 
     def _of_key(self, prefix: bytes, sku: str, location: str) -> list[bytes]:
         self.catch_up()

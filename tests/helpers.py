@@ -42,11 +42,16 @@ def run_args(
     """The arguments of `skuflow run` over the topics `t` (events, snapshots, exceptions):
     `--until-end` unless `until_end` is False (a tailing run)."""
     topics = ["--topic", t["events"], "--snapshots-topic", t["snapshots"], "--exceptions-topic", t["exceptions"]]
-    if "reconciliation" in t:
-        topics += ["--reconciliation-topic", t["reconciliation"]]
+    topics += record_topics(t)
     paths = ["--state-dir", str(state), "--item-master", str(item_master)]
     end = ["--until-end"] if until_end else []
     return ["run", "--bootstrap", bootstrap, *topics, *paths, *end, *extra]
+
+
+def record_topics(t: dict[str, str]) -> list[str]:
+    """The record topic options (reconciliation, anomalies, changes) of those `t` names."""
+    names = ("reconciliation", "anomalies", "changes")
+    return [arg for name in names if name in t for arg in (f"--{name}-topic", t[name])]
 
 
 def run_command(

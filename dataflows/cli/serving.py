@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dataflows.cli.options import (
+    ANOMALIES,
+    CHANGES,
     DEFAULT_PORT,
     PORT,
     RECONCILIATION,
@@ -41,11 +43,26 @@ def _materializers(args: argparse.Namespace) -> tuple[list[Materializer], StoreW
         Materializer(args.bootstrap, args.topic, store, snapshots.decode),
         *(Materializer(args.bootstrap, t, store, channels.decode, publications=True) for t in channel_topics),
     ]
-    if args.reconciliation_topic in topics:
-        records = AvroWire(schemas.RECONCILIATION_RECORD, args.schema_registry)
-        topic, write = args.reconciliation_topic, store.put_reconciliations
-        found.append(Materializer(args.bootstrap, topic, store, records.decode, write=write))
+    records = (
+        (args.reconciliation_topic, schemas.RECONCILIATION_RECORD, store.put_reconciliations),
+        (args.anomalies_topic, schemas.ANOMALY_RECORD, store.put_anomalies),
+        (args.changes_topic, schemas.CHANGE_RECORD, store.put_changes),
+    )
+    for topic, schema, write in records:
+        if topic in topics:
+            wire = AvroWire(schema, args.schema_registry)
+            found.append(Materializer(args.bootstrap, topic, store, wire.decode, write=write))
     return found, store
+
+
+def _record_topics(p: argparse.ArgumentParser) -> None:
+    """The record topics a replica materializes when they exist."""
+    for flag, topic, what in (
+        ("--reconciliation-topic", RECONCILIATION, "reconciliation"),
+        ("--anomalies-topic", ANOMALIES, "anomalies"),
+        ("--changes-topic", CHANGES, "change log"),
+    ):
+        p.add_argument(flag, default=topic, help=f"{what} topic, if present ({topic})")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -132,9 +149,7 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--workers", type=whole_number(1, 256), default=1, help="HTTP worker processes (1)")
     serve.add_argument("--bootstrap", help="Kafka bootstrap servers: materialize the snapshots topic")
     serve.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
-    serve.add_argument(
-        "--reconciliation-topic", default=RECONCILIATION, help=f"reconciliation topic, if present ({RECONCILIATION})"
-    )
+    _record_topics(serve)
     serve.add_argument("--schema-registry", help="schema registry URL, for Confluent-framed snapshots")
     serve.set_defaults(func=cmd_serve)
 
@@ -147,9 +162,7 @@ def add_parsers(sub: Any) -> None:
     materialize.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
     materialize.add_argument("--state-dir", type=Path, required=True)
     materialize.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
-    materialize.add_argument(
-        "--reconciliation-topic", default=RECONCILIATION, help=f"reconciliation topic, if present ({RECONCILIATION})"
-    )
+    _record_topics(materialize)
     materialize.add_argument("--schema-registry", help="schema registry URL, for Confluent-framed snapshots")
     materialize.add_argument("--until-end", action="store_true", help="exit at the end of the topic")
     materialize.set_defaults(func=cmd_materialize)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import uuid
 from pathlib import Path
@@ -14,7 +15,16 @@ from confluent_kafka import Consumer, KafkaError, Producer
 import schemas
 from connectors.kafka import TopicSpec, ensure_topics
 from connectors.wire import AvroWire
-from tests.helpers import GOLDEN, assert_matches_expected, read_jsonl, run_args, run_command, run_done, skuflow
+from tests.helpers import (
+    GOLDEN,
+    assert_matches_expected,
+    read_jsonl,
+    record_topics,
+    run_args,
+    run_command,
+    run_done,
+    skuflow,
+)
 from tests.support.registry import SchemaRegistry
 
 pytestmark = pytest.mark.slow
@@ -26,7 +36,8 @@ JSON_GARBAGE = b'{"event_id": "json-no-type"}'
 
 def topics() -> dict[str, str]:
     tag = uuid.uuid4().hex[:8]
-    return {"events": f"ev-{tag}", "snapshots": f"sn-{tag}", "exceptions": f"ex-{tag}", "reconciliation": f"rc-{tag}"}
+    names = {"events": "ev", "snapshots": "sn", "exceptions": "ex", "reconciliation": "rc", "anomalies": "an"}
+    return {name: f"{short}-{tag}" for name, short in {**names, "changes": "ch"}.items()}
 
 
 def run_flow(bootstrap: str, t: dict[str, str], state: Path, *extra: str) -> None:
@@ -62,8 +73,7 @@ def materialized(bootstrap: str, t: dict[str, str], state: Path, *extra: str) ->
         bootstrap,
         "--topic",
         t["snapshots"],
-        "--reconciliation-topic",
-        t["reconciliation"],
+        *record_topics(t),
         "--state-dir",
         str(state),
         "--until-end",
@@ -465,10 +475,10 @@ def test_channel_topics_and_replica_channel_api(kafka_bootstrap: str, tmp_path: 
         replica.wait(15)
 
 
-def test_reconciliation_topic_and_replica_api(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """`run` publishes each balance snapshot's check to the reconciliation topic (key
-    sku|location); a replica materializes it and answers the reconciliation API with the
-    latest record per snapshot, the same as a replay of the same events from a file."""
+def test_record_topics_and_replica_api(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """`run` publishes each balance snapshot's check, each anomaly and each change to their
+    topics (key sku|location); a replica materializes them and answers the reconciliation,
+    anomalies and change log APIs with what a replay of the same events from a file has."""
     events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, 20_000, 60)
     policy = tmp_path / "policy.yaml"
     policy.write_text("version: r1\nchannels:\n  b2b: {}\nreconciliation:\n  - {source: ERP, tolerance_units: 1}\n")
@@ -507,7 +517,42 @@ def test_reconciliation_topic_and_replica_api(kafka_bootstrap: str, tmp_path: Pa
 
     with TestClient(create_app(tmp_path / "replica")) as api:
         page = api.get("/v1/reconciliation", params={"limit": 1000}).json()
-    assert latest(page["records"]) == expected and page["next_after"] is None
+        assert latest(page["records"]) == expected and page["next_after"] is None
+        anomalies = _all_pages(api, "/v1/anomalies")
+        sku, location = next((r["sku"], r["location"]) for r in read_jsonl(file_state / "changes.jsonl"))
+        changes = api.get(f"/v1/changes/{sku}/{location}", params={"limit": 1000}).json()["changes"]
+
+    def standing(records: list[dict[str, Any]]) -> dict[tuple[str, ...], tuple[Any, ...]]:
+        out: dict[tuple[str, ...], dict[str, Any]] = {}
+        for r in records:
+            flag = (r["sku"], r["location"], r["event_id"], r["reason"])
+            if flag not in out or r["version"] > out[flag]["version"]:
+                out[flag] = r
+        return {f: (r["status"], r["figure"], r["before"], r["after"]) for f, r in out.items()}
+
+    file_anomalies = standing(read_jsonl(file_state / "anomalies.jsonl"))
+    assert len(file_anomalies) > 10, len(file_anomalies)
+    assert standing(anomalies) == file_anomalies
+    assert len(consume_all(kafka_bootstrap, t["anomalies"])) >= len(file_anomalies)
+    # a key's change log: every version's change, each starting where the last one ended
+    assert changes and all(a["after"] == b["before"] for a, b in itertools.pairwise(changes))
+    assert sum(c["cause_count"] for c in changes) == changes[-1]["version"]
+    final = next(
+        r
+        for r in materialized(kafka_bootstrap, t, tmp_path / "replica")
+        if (r["sku"], r["location"]) == (sku, location)
+    )
+    assert changes[-1]["after"]["available"] == final["available"] and changes[-1]["version"] == final["version"]
+
+
+def _all_pages(api: Any, path: str) -> list[dict[str, Any]]:
+    out, after = [], None
+    while True:
+        page = api.get(path, params={"limit": 1000, **({"after": after} if after else {})}).json()
+        out += page["records"]
+        after = page["next_after"]
+        if after is None:
+            return out
 
 
 def test_redrive_on_kafka_applies_a_fixed_dead_letter_once(kafka_bootstrap: str, tmp_path: Path) -> None:
