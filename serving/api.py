@@ -397,7 +397,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/changes/{sku}/{location}",
         response_model=KeyChanges,
-        responses=_READ_ERRORS,
+        responses={**_READ_ERRORS, 422: {"model": InvalidRequest}},
         summary="The change log of one key: buckets before and after each change, and the events behind it",
     )
     async def changes_one(

@@ -12,7 +12,9 @@ import schemathesis
 from hypothesis import settings
 from schemathesis.checks import CHECKS, load_all_checks
 
-from operators import AvailabilitySnapshot, Buckets
+from operators import AvailabilitySnapshot, Buckets, EventType
+from operators.anomalies import Anomaly, AnomalyCheck, AnomalyRecord
+from operators.changes import Change
 from serving.api import create_app
 from serving.store import StoreWriter
 
@@ -58,11 +60,24 @@ def _reconciled(sku: str, location: str) -> dict[str, Any]:
     }
 
 
+def _anomaly(sku: str, location: str) -> dict[str, Any]:
+    before, after = (5, 0, 3, 0, 0, 0), (5, 0, -47, 0, 0, 0)
+    check = AnomalyCheck("s-1", EventType.SHIPMENT_CONFIRMED, Anomaly.OVER_SHIP, "picked", 3, 50, before, after, 1, 4)
+    return AnomalyRecord.of(sku, location, check).to_dict()
+
+
+def _change(sku: str, location: str, version: int) -> dict[str, Any]:
+    snapshot = AvailabilitySnapshot.of(sku, location, Buckets(sellable=version), version, 1_780_000_000_000, "e-1")
+    return Change.of((version - 1, 0, 0, 0, 0, 0), snapshot, ["e-1"], 1_780_000_000_002).to_dict()
+
+
 def _app() -> Any:
     writer = StoreWriter(_DIR / "store")
     writer.put_snapshots([_snapshot(s, loc, 9) for s in ("0", "SKU-1", "A/B", "") for loc in ("0", "WH-A") if s])
     writer.put_publications([_publication("0", "0", None), _publication("SKU-1", "b2b", "ACME")])
     writer.put_reconciliations([_reconciled("0", "0"), _reconciled("SKU-1", "WH-A")])
+    writer.put_anomalies([_anomaly("0", "0"), _anomaly("SKU-1", "WH-A")])
+    writer.put_changes([_change(s, loc, v) for s, loc in (("0", "0"), ("SKU-1", "WH-A")) for v in (1, 2)])
     writer.flush()
     writer.close()
     return create_app(_DIR)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from serving.exceptions import StoreError
-from serving.store import StoreReader, StoreWriter
+from serving.store import CHANGES_KEPT, StoreReader, StoreWriter
 
 
 def snap(sku: str, location: str, version: int, sellable: int = 1) -> dict[str, Any]:
@@ -81,4 +81,44 @@ def test_sku_listing_pages_in_order_without_prefix_confusion(tmp_path: Path) -> 
     assert [json.loads(b)["location"] for b in reader.locations("SKU-1")] == ["L1", "L2"]
     assert len(list(reader.scan())) == 10
     reader.close()
+    writer.close()
+
+
+def _change(version: int, count: int = 1, location: str = "WH-A") -> dict[str, Any]:
+    return {"sku": "SKU-1", "location": location, "version": version, "cause_count": count, "after": {}}
+
+
+def test_the_store_keeps_each_keys_newest_changes(tmp_path: Path) -> None:
+    writer = StoreWriter(tmp_path / "store")
+    writer.put_changes([_change(v) for v in range(1, 2001)])
+    writer.put_changes([_change(2100, count=100), _change(7, location="WH-A2")])  # a key sharing a prefix
+    reader = StoreReader.beside(writer)
+    versions = [json.loads(b)["version"] for b in reader.changes("SKU-1", "WH-A", 0, 5000)]
+    # pruned when versions cross a multiple of 64: last at 2100 (from 2001), to 2100 - 1024
+    assert versions == [*range(2100 - CHANGES_KEPT, 2001), 2100]
+    assert [json.loads(b)["version"] for b in reader.changes("SKU-1", "WH-A", 1999, 2)] == [2000, 2100]
+    assert [json.loads(b)["version"] for b in reader.changes("SKU-1", "WH-A2", 0, 10)] == [7]
+    writer.close()
+
+
+def test_anomalies_page_in_key_event_reason_order_and_keep_the_highest_version(tmp_path: Path) -> None:
+    writer = StoreWriter(tmp_path / "store")
+    rows = [
+        {"sku": s, "location": "WH-A", "event_id": e, "reason": r, "version": v, "status": "open"}
+        for s in ("S1", "S2")
+        for e in ("e1", "e2")
+        for r, v in (("over_ship", 3), ("negative_bucket", 3))
+    ]
+    writer.put_anomalies(rows)
+    writer.put_anomalies([{**rows[0], "version": 2, "status": "cleared"}])  # older: ignored
+    reader = StoreReader.beside(writer)
+    page, last = reader.anomalies(None, 3, lambda r: True)
+    assert [(json.loads(b)["sku"], json.loads(b)["event_id"], json.loads(b)["reason"]) for b in page] == [
+        ("S1", "e1", "negative_bucket"),
+        ("S1", "e1", "over_ship"),
+        ("S1", "e2", "negative_bucket"),
+    ]
+    rest, end = reader.anomalies(last, 100, lambda r: True)
+    assert len(rest) == 5 and end is None
+    assert all(json.loads(b)["status"] == "open" for b in page + rest)
     writer.close()
