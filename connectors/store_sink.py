@@ -11,7 +11,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from connectors.durable import io_guard
 from operators import AvailabilitySnapshot
-from operators._native import snapshot_json
+from operators._native import change_json, snapshot_json
 from operators.anomalies import AnomalyRecord
 from operators.changes import Change
 from operators.publication import ChannelPublication
@@ -28,16 +28,25 @@ class _StorePartition(StatefulSinkPartition[Any, None]):
                 self._writer.put_account_channels(account_channels)
 
     def write_batch(self, values: list[Any]) -> None:
+        kinds: dict[type, list[Any]] = {t: [] for t in _KINDS}
+        for v in values:
+            kinds[type(v)].append(v)
+        w, changes = self._writer, kinds[Change]
+        snapshots = kinds[AvailabilitySnapshot] + [c.snapshot for c in changes if c.snapshot is not None]
         with io_guard(self._path):
-            self._writer.put_rendered_snapshots(
-                (v.sku, v.location, v.version, snapshot_json(v) or orjson.dumps(v.to_dict()))
-                for v in values
-                if isinstance(v, AvailabilitySnapshot)
-            )
-            self._writer.put_publications(v.to_dict() for v in values if isinstance(v, ChannelPublication))
-            self._writer.put_reconciliations(v.to_dict() for v in values if isinstance(v, ReconciliationRecord))
-            self._writer.put_anomalies(v.to_dict() for v in values if isinstance(v, AnomalyRecord))
-            self._writer.put_changes(v.to_dict() for v in values if isinstance(v, Change))
+            if snapshots:
+                w.put_rendered_snapshots(
+                    (v.sku, v.location, v.version, snapshot_json(v) or orjson.dumps(v.to_dict())) for v in snapshots
+                )
+            if changes:
+                w.put_rendered_changes((v.sku, v.location, v.version, v.cause_count, _json(v)) for v in changes)
+            for kind, put in (
+                (ChannelPublication, w.put_publications),
+                (ReconciliationRecord, w.put_reconciliations),
+                (AnomalyRecord, w.put_anomalies),
+            ):
+                if kinds[kind]:
+                    put(v.to_dict() for v in kinds[kind])
 
     def snapshot(self) -> None:
         with io_guard(self._path):
@@ -46,6 +55,13 @@ class _StorePartition(StatefulSinkPartition[Any, None]):
 
     def close(self) -> None:
         self._writer.close()
+
+
+_KINDS = (AvailabilitySnapshot, Change, ChannelPublication, ReconciliationRecord, AnomalyRecord)
+
+
+def _json(change: Change) -> bytes:
+    return change.json or change_json(change) or orjson.dumps(change.to_dict())
 
 
 class StoreSink(FixedPartitionedSink[Any, None]):

@@ -91,14 +91,16 @@ def _heartbeats(batch: list[GroupRouted]) -> list[tuple[str, str]]:
     return sorted(seen)
 
 
-def _by_stream_key(item: tuple[str, Any]) -> tuple[str, Any]:
-    """A snapshot (or change) leaves its key group for its own key (sinks and channel stages key by it)."""
-    snapshot: AvailabilitySnapshot | Change = item[1]
+def _by_stream_key(item: tuple[str, Any]) -> tuple[str, AvailabilitySnapshot]:
+    """A snapshot (a change's) leaves its key group for its own key (sinks and channel stages key by it)."""
+    value = item[1]
+    snapshot: AvailabilitySnapshot = value.snapshot if type(value) is Change else value
     return (key_of(snapshot.sku, snapshot.location), snapshot)
 
 
-def _is_snapshot(item: tuple[str, FoldOut]) -> bool:
-    return isinstance(item[1], AvailabilitySnapshot)
+def _is_state(item: tuple[str, FoldOut]) -> bool:
+    kind = type(item[1])
+    return kind is Change or kind is AvailabilitySnapshot
 
 
 def _is_rejection(item: tuple[str, FoldOut]) -> bool:
@@ -107,10 +109,6 @@ def _is_rejection(item: tuple[str, FoldOut]) -> bool:
 
 def _is_reconciliation(item: tuple[str, FoldOut]) -> bool:
     return isinstance(item[1], Reconciliation)
-
-
-def _is_anomaly(item: tuple[str, FoldOut]) -> bool:
-    return isinstance(item[1], AnomalyRecord)
 
 
 def _reconciliation_records(
@@ -156,12 +154,15 @@ def build_flow(
     routed = op.flat_map_batch("decode_validate_route", raw, _counting(decoder))
     by_key = op.branch("has_key", routed, lambda item: item[0] is not None)
     changes = bool(outputs.changes) or outputs.store is not None
+    render = outputs.store is not None  # the embedded default: its file and store take the same JSON
     folded = op.stateful_batch(
         "fold",
         by_key.trues,  # type: ignore[arg-type]
-        lambda resume: GroupLogic(settings, ledgers.group, resume, changes),
+        lambda resume: GroupLogic(settings, ledgers.group, resume, changes, render),
     )
-    kind = op.branch("snapshot_or_reject", folded, _is_snapshot)
+    # a changed key is one item, its Change (carrying its snapshot) or, without a change log,
+    # its snapshot; the most frequent leave first (every branch is a step for what passes it)
+    kind = op.branch("change_or_other", folded, _is_state)
     others = op.branch("reject_or_record", kind.falses, _is_rejection)
     records = op.branch("reconciliation_or_anomaly", others.falses, _is_reconciliation)
     records_to_store = []
@@ -169,15 +170,12 @@ def build_flow(
         checked = op.map("reconciliation_records", records.trues, _reconciliation_records(rules))
         op.output("reconciliation_out", checked, outputs.reconciliation)
         records_to_store.append(checked)
-    logs = op.branch("anomaly_or_change", records.falses, _is_anomaly)
     if outputs.anomalies is not None:
-        op.output("anomalies_out", logs.trues, outputs.anomalies)  # type: ignore[arg-type]
-        records_to_store.append(logs.trues)
-    changed = op.map("changes_by_stream_key", logs.falses, _by_stream_key)
+        op.output("anomalies_out", records.falses, outputs.anomalies)  # type: ignore[arg-type]
+        records_to_store.append(records.falses)
+    changed = kind.trues  # keyed by group still: each change sink keys by the change itself
     for i, change_sink in enumerate(outputs.changes):
         op.output(f"changes_out_{i}", changed, change_sink)  # type: ignore[arg-type]
-    if changes:
-        records_to_store.append(changed)
     rejects = op.merge(
         "all_rejects",
         op.map("fold_rejects", others.trues, _to_exceptions),
@@ -188,10 +186,10 @@ def build_flow(
         ),
     )
     op.output("exceptions_out", rejects, outputs.exceptions)
-    snapshots = op.map("by_stream_key", kind.trues, _by_stream_key)
+    snapshots = op.map("by_stream_key", changed, _by_stream_key)
     for i, sink in enumerate(outputs.snapshots):
         op.output(f"snapshots_out_{i}", snapshots, sink)  # type: ignore[arg-type]
-    to_store = snapshots
+    to_store = changed if changes else snapshots  # the store writes a change's snapshot too
     if policy is not None:
         control_stream = op.input("control_in", flow, control) if control is not None else None
         heartbeats = op.flat_map_batch("source_heartbeats", by_key.trues, _heartbeats) if control else None
@@ -199,7 +197,7 @@ def build_flow(
         publications = channel_stages(snapshots, policy, control_stream, heartbeats, stop)  # type: ignore[arg-type]
         for i, sink in enumerate(outputs.publications):
             op.output(f"publications_out_{i}", publications, sink)
-        to_store = op.merge("snapshots_and_publications", snapshots, publications)
+        to_store = op.merge("snapshots_and_publications", to_store, publications)
     if outputs.store is not None:
         if records_to_store:
             to_store = op.merge("and_records", to_store, *records_to_store)

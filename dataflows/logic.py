@@ -10,7 +10,7 @@ from connectors.codec import wall_clock_ms
 from connectors.ledger_store import GroupStore, LedgerStoreError
 from dataflows import metrics
 from operators import AvailabilitySnapshot, FoldSettings, NativeLedgers, Posting, Rejection
-from operators._native import Ledger
+from operators._native import Ledger, change_json
 from operators.anomalies import AnomalyRecord
 from operators.changes import Change
 from operators.events import EventType
@@ -39,7 +39,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
     ledgers themselves go to the group's `GroupStore` at each epoch end, only those the
     epoch changed (see `connectors.ledger_store` for why and how it stays consistent)."""
 
-    __slots__ = ("_dirty", "_open", "_resume", "changes", "gen", "keys", "ledgers", "live", "store")
+    __slots__ = ("_dirty", "_open", "_resume", "changes", "gen", "keys", "ledgers", "live", "render", "store")
 
     def __init__(
         self,
@@ -47,6 +47,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
         open_store: Callable[[str], GroupStore],
         resume: GroupState | None,
         changes: bool = False,
+        render: bool = False,
     ):
         if resume is not None and not isinstance(resume, tuple):
             raise LedgerStoreError(
@@ -55,6 +56,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
             )
         self.ledgers = NativeLedgers(settings)
         self.changes = changes  # emit a Change beside each snapshot (for the change log)
+        self.render = render  # and render its JSON once, for the file and the store
         self._open = open_store
         self._resume = resume
         self.store: GroupStore | None = None  # opened by the first batch: the builder is not told its key
@@ -93,7 +95,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
             else:
                 items.append(item)
         out: list[FoldOut] = []
-        live, dirty, changes = self.live, self._dirty, self.changes
+        live, dirty, changes, render = self.live, self._dirty, self.changes, self.render
         now = wall_clock_ms() if changes else 0
         for key, items in by_key.items():
             ledger = live.get(key) or self._ledger(key, items[0])
@@ -111,9 +113,11 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
                     metrics.ANOMALIES.labels(record.reason, location, record.status).inc()
                     out.append(record)
             if outcome.snapshot is not None:
-                out.append(outcome.snapshot)
-                if before is not None:
-                    out.append(Change.of(before, outcome.snapshot, outcome.causes, now))
+                if before is None:
+                    out.append(outcome.snapshot)
+                else:  # the change carries the snapshot: one item per changed key either way
+                    change = Change.of(before, outcome.snapshot, outcome.causes, now)
+                    out.append(Change(*change[:-1], change_json(change)) if render else change)
                 metrics.SNAPSHOTS.inc()
                 metrics.observe_event_time(outcome.snapshot.as_of)
         for t, applied, late, duplicates in self.ledgers.counts():

@@ -37,7 +37,7 @@ from dataflows.cluster import watch_formation
 from dataflows.config import FlowConfig
 from dataflows.inventory import Outputs, build_flow
 from operators import AvailabilitySnapshot, Rejection
-from operators._native import snapshot_avro
+from operators._native import change_json, snapshot_avro
 from operators.anomalies import AnomalyRecord
 from operators.changes import Change
 from operators.exceptions import SkuflowError
@@ -57,7 +57,12 @@ def changes_file(config: FlowConfig) -> tuple[RecordFileSink, ...]:
     if config.changes_format is None:
         return ()
     schema = schemas.CHANGE_RECORD if config.changes_format == "avro" else None
-    return (RecordFileSink("changes", config.changes_path, _record_dict, schema),)
+    return (RecordFileSink("changes", config.changes_path, _record_dict, schema, _change_line),)
+
+
+def _change_line(change: Change) -> bytes | None:
+    rendered = change.json
+    return rendered + b"\n" if rendered is not None else change_json(change, True)
 
 
 def default_outputs(config: FlowConfig, policy: Policy | None = None) -> Outputs:

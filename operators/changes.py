@@ -38,6 +38,8 @@ class Change(NamedTuple):
     correlation_ids: tuple[str, ...]
     as_of: int
     emitted_at: int
+    snapshot: AvailabilitySnapshot | None = None  # the snapshot it made, carried for the shell's stages
+    json: bytes | None = None  # `to_dict()` as JSON, when the shell rendered it once for its sinks
 
     @classmethod
     def of(cls, before: Quantities, snapshot: AvailabilitySnapshot, causes: list[str], emitted_at: int) -> Change:
@@ -45,7 +47,7 @@ class Change(NamedTuple):
         after: Quantities = (s.sellable, s.reserved, s.picked, s.quarantine, s.damaged, s.in_transit)
         named = tuple(causes[-MAX_CAUSES:])
         return cls(
-            s.sku, s.location, s.version, before, after, named, len(causes), s.correlation_ids, s.as_of, emitted_at
+            s.sku, s.location, s.version, before, after, named, len(causes), s.correlation_ids, s.as_of, emitted_at, s
         )
 
     def to_dict(self) -> dict[str, Any]:

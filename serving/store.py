@@ -195,16 +195,23 @@ class StoreWriter:
         """Change log records under (key, version), the newest CHANGES_KEPT per key: each time
         a key's versions cross a multiple of _PRUNE_EVERY, those older go in one range delete.
         A change written again (a replay after a restart) replaces its version's."""
+        rendered = ((r["sku"], r["location"], r["version"], r["cause_count"], orjson.dumps(r)) for r in records)
+        return self.put_rendered_changes(rendered, offsets)
+
+    def put_rendered_changes(
+        self, changes: Iterable[tuple[str, str, int, int, bytes]], offsets: dict[tuple[str, int], int] | None = None
+    ) -> int:
+        """`put_changes` for changes already rendered: (sku, location, version, cause count, JSON)."""
         batch = WriteBatch(raw_mode=True)
         for (topic, partition), offset in (offsets or {}).items():
             batch.put(_offset_key(topic, partition), offset.to_bytes(8, "big"))
         written = 0
-        for r in records:
-            prefix, version = _change_prefix(r["sku"], r["location"]), r["version"]
-            batch.put(prefix + version.to_bytes(8, "big"), orjson.dumps(r))
+        for sku, location, version, count, body in changes:
+            prefix = _change_prefix(sku, location)
+            batch.put(prefix + version.to_bytes(8, "big"), body)
             written += 1
             oldest = version - CHANGES_KEPT
-            if oldest > 0 and version // _PRUNE_EVERY != (version - r["cause_count"]) // _PRUNE_EVERY:
+            if oldest > 0 and version // _PRUNE_EVERY != (version - count) // _PRUNE_EVERY:
                 batch.delete_range(prefix, prefix + oldest.to_bytes(8, "big"))
         if written or offsets:
             self._db.write(batch, self._write_opts)

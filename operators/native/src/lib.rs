@@ -316,5 +316,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ledger_py::Ledger>()?;
     m.add_function(wrap_pyfunction!(render::snapshot_json, m)?)?;
     m.add_function(wrap_pyfunction!(render::snapshot_avro, m)?)?;
+    m.add_function(wrap_pyfunction!(render::change_json, m)?)?;
     Ok(())
 }

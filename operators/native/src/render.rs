@@ -194,3 +194,94 @@ pub fn snapshot_avro<'py>(
 ) -> Option<Bound<'py, PyBytes>> {
     avro(snapshot, header).map(|b| PyBytes::new(py, &b))
 }
+
+/// `operators.changes.Change`'s fields (their JSON keys) and the buckets of its `before` and
+/// `after` (`operators.changes.figures`).
+const CHANGE_NAMES: [&str; 10] = [
+    "sku",
+    "location",
+    "version",
+    "before",
+    "after",
+    "cause_event_ids",
+    "cause_count",
+    "correlation_ids",
+    "as_of",
+    "emitted_at",
+];
+const FIGURES: [&str; 8] = [
+    "sellable",
+    "reserved",
+    "picked",
+    "quarantine",
+    "damaged",
+    "in_transit",
+    "on_hand",
+    "available",
+];
+
+fn push_texts(out: &mut Vec<u8>, v: &Bound<'_, PyAny>) -> Option<()> {
+    out.push(b'[');
+    for (j, c) in v.downcast::<PyTuple>().ok()?.iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        push_str(out, text(&c)?);
+    }
+    out.push(b']');
+    Some(())
+}
+
+/// The six quantities with on hand and available, or None where those leave int64.
+fn push_figures(out: &mut Vec<u8>, v: &Bound<'_, PyAny>) -> Option<()> {
+    let q: [i64; 6] = v.extract().ok()?;
+    let on_hand = i64::try_from([q[0], q[2], q[3], q[4]].map(i128::from).iter().sum::<i128>()).ok()?;
+    let available = q[0].checked_sub(q[1])?.max(0);
+    for (i, n) in q.iter().chain([on_hand, available].iter()).enumerate() {
+        out.push(if i == 0 { b'{' } else { b',' });
+        push_str(out, FIGURES[i]);
+        out.push(b':');
+        write!(out, "{n}").ok()?;
+    }
+    out.push(b'}');
+    Some(())
+}
+
+fn change(t: &Bound<'_, PyTuple>, newline: bool) -> Option<Vec<u8>> {
+    if t.len() < CHANGE_NAMES.len() {
+        return None; // (a field after them, the rendering itself, is not rendered)
+    }
+    let mut out = Vec::with_capacity(480);
+    for (i, name) in CHANGE_NAMES.iter().enumerate() {
+        let v = t.get_item(i).ok()?;
+        out.push(if i == 0 { b'{' } else { b',' });
+        push_str(&mut out, name);
+        out.push(b':');
+        match i {
+            0 | 1 => push_str(&mut out, text(&v)?),
+            3 | 4 => push_figures(&mut out, &v)?,
+            5 | 7 => push_texts(&mut out, &v)?,
+            _ => {
+                let n: i64 = v.extract().ok()?;
+                write!(out, "{n}").ok()?;
+            }
+        }
+    }
+    out.push(b'}');
+    if newline {
+        out.push(b'\n');
+    }
+    Some(out)
+}
+
+/// `orjson.dumps(change.to_dict())` (plus a newline if asked), or None when the change
+/// holds what that would not render the same (the caller encodes it then).
+#[pyfunction]
+#[pyo3(signature = (change, newline=false))]
+pub fn change_json<'py>(
+    py: Python<'py>,
+    change: &Bound<'py, PyTuple>,
+    newline: bool,
+) -> Option<Bound<'py, PyBytes>> {
+    self::change(change, newline).map(|b| PyBytes::new(py, &b))
+}
