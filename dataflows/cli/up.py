@@ -103,6 +103,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"  curl {base}/v1/availability/{sku}/{sim_config.locations[0]}",
             f"  curl {base}/v1/availability/{sku}",
             f"  curl {third}",
+            f"  curl '{base}/v1/anomalies?status=open&limit=5'  (and /v1/changes/{sku}/{sim_config.locations[0]})",
             f"  (API docs: {base}/docs, metrics: {base}/metrics)",
         ]
         if policy is not None:

@@ -85,3 +85,28 @@ def test_truncated_or_padded_bodies_are_wire_errors() -> None:
 def test_unknown_registry_id_is_a_wire_error() -> None:
     with SchemaRegistry() as registry, pytest.raises(WireError, match="not resolved"):
         AvroWire(schemas.INVENTORY_EVENT, registry.url).decode(b"\x00\x00\x00\x00\x09\x02")
+
+
+def test_a_reconciliation_record_of_v1_reads_under_v2() -> None:
+    """v2 added the `adopted` status: records written before it still read (a replica that
+    upgrades mid-topic), and a v2 reader's own records round-trip."""
+    v1 = schemas.versions(schemas.RECONCILIATION_RECORD)[0]
+    record = {
+        "event_id": "b-1",
+        "sku": "SKU-1",
+        "location": "WH-A",
+        "source_system": "ERP",
+        "bucket": "on_hand",
+        "reported": 50,
+        "computed": 95,
+        "delta": -45,
+        "status": "divergent",
+        "tolerance": "0 units or 0%",
+        "as_of": 1_780_000_000_000,
+        "version": 3,
+        "correlation_id": None,
+    }
+    wire = AvroWire(schemas.RECONCILIATION_RECORD)
+    assert wire.decode(wire.encode_single_object(record, schema=v1)) == record
+    adopted = {**record, "status": "adopted"}
+    assert wire.decode(wire.encode_single_object(adopted)) == adopted

@@ -5,10 +5,12 @@ small tmpfs (mounted here; the suite runs as root in CI)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,9 +53,13 @@ def _replay(events: tuple[Path, Path], state: Path, *extra: str) -> subprocess.C
     return skuflow(*args, "--epoch-interval", "0.2s", *extra, check=False, timeout=300)
 
 
-def _outputs(state: Path) -> tuple[list[str], bytes, bytes]:
+def _outputs(state: Path) -> tuple[list[str], list[dict[str, Any]], bytes]:
+    """The snapshots, the change log (less its wall-clock `emitted_at`) and the exceptions."""
     rows = sorted(skuflow("snapshot", "--state-dir", str(state)).stdout.splitlines())
-    return rows, (state / "changes.jsonl").read_bytes(), (state / "exceptions.jsonl").read_bytes()
+    changes = [json.loads(line) for line in (state / "changes.jsonl").read_bytes().splitlines()]
+    for change in changes:
+        del change["emitted_at"]
+    return rows, changes, (state / "exceptions.jsonl").read_bytes()
 
 
 @pytest.mark.parametrize(
