@@ -367,8 +367,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         rows = holder["store"].reconciliation(sku, location)
         if not rows:
             return _not_found(f"no balance snapshot reconciled for sku {sku!r} at location {location!r}")
-        head = orjson.dumps({"sku": sku, "location": location})[:-1]
-        return Response(head + b',"records":[' + b",".join(rows) + b"]}", media_type=_JSON)
+        return _of_key(sku, location, "records", rows)
 
     @app.get(
         "/v1/reconciliation",
@@ -385,13 +384,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         ),
         limit: int = Query(100, ge=1, le=MAX_BATCH, description="Page size."),
     ) -> Response:
-        def keep(r: dict[str, Any]) -> bool:
-            return (
-                (location is None or r["location"] == location)
-                and (source is None or r["source_system"] == source)
-                and (status is None or r["status"] == status)
-            )
-
+        keep = _matching(location=location, source_system=source, status=status)
         return _page(holder["store"].reconciliations, 3, after, limit, keep)
 
     @app.get(
@@ -411,9 +404,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         if not rows and after_version == 0:
             return _not_found(f"no change of sku {sku!r} at location {location!r}")
         next_after = orjson.loads(rows[-1])["version"] if len(rows) == limit else None
-        head = orjson.dumps({"sku": sku, "location": location})[:-1]
-        tail = b'],"next_after_version":' + orjson.dumps(next_after) + b"}"
-        return Response(head + b',"changes":[' + b",".join(rows) + tail, media_type=_JSON)
+        return _of_key(sku, location, "changes", rows, {"next_after_version": next_after})
 
     @app.get(
         "/v1/anomalies/{sku}/{location}",
@@ -426,8 +417,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         rows = holder["store"].anomalies_of(sku, location)
         if not rows:
             return _not_found(f"no anomaly for sku {sku!r} at location {location!r}")
-        head = orjson.dumps({"sku": sku, "location": location})[:-1]
-        return Response(head + b',"records":[' + b",".join(rows) + b"]}", media_type=_JSON)
+        return _of_key(sku, location, "records", rows)
 
     @app.get(
         "/v1/anomalies",
@@ -444,13 +434,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         ),
         limit: int = Query(100, ge=1, le=MAX_BATCH, description="Page size."),
     ) -> Response:
-        def keep(r: dict[str, Any]) -> bool:
-            return (
-                (location is None or r["location"] == location)
-                and (reason is None or r["reason"] == reason)
-                and (status is None or r["status"] == status)
-            )
-
+        keep = _matching(location=location, reason=reason, status=status)
         return _page(holder["store"].anomalies, 4, after, limit, keep)
 
     @app.get("/healthz", response_model=Health, summary="Liveness and store path")
@@ -463,6 +447,19 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _of_key(sku: str, location: str, field: str, rows: list[bytes], more: dict[str, Any] | None = None) -> Response:
+    """`{sku, location, FIELD: [rows...], **more}` from stored JSON rows, without re-parsing them."""
+    head = orjson.dumps({"sku": sku, "location": location})[:-1]
+    tail = b"," + orjson.dumps(more)[1:] if more else b"}"
+    return Response(head + b',"' + field.encode() + b'":[' + b",".join(rows) + b"]" + tail, media_type=_JSON)
+
+
+def _matching(**wanted: Any) -> Callable[[dict[str, Any]], bool]:
+    """A predicate on a record: each field given (not None) must equal its value."""
+    fields = [(k, v) for k, v in wanted.items() if v is not None]
+    return lambda r: all(r[k] == v for k, v in fields)
 
 
 def _page(read: Any, parts: int, after: str | None, limit: int, keep: Any) -> Response:

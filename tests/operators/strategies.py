@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import strategies as st
@@ -24,6 +26,7 @@ from operators import (
     validate,
 )
 from operators.fold import account_delta
+from operators.ledger import BatchOutcome, NativeLedgers
 
 SKUS = ["SKU-1", "SKU-2"]
 LOCATIONS = ["WH-A", "WH-B", "WH-C"]
@@ -46,6 +49,30 @@ def adopted(item: Any) -> Any:
     if isinstance(item, Posting) and adopting(item.event):
         return item._replace(adopt=True)
     return item
+
+
+def shuffled_batches(data: Any, log: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The log permuted, with duplicates, cut into batches: any arrival the flow may see."""
+    arrivals = data.draw(st.permutations(log + data.draw(st.lists(st.sampled_from(log), max_size=len(log)))))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(arrivals)), max_size=8)))
+    return [arrivals[a:b] for a, b in itertools.pairwise([0, *cuts, len(arrivals)])]
+
+
+def native_outcomes(batches: list[list[dict[str, Any]]]) -> Iterator[tuple[Any, BatchOutcome]]:
+    """Each batch routed (as `routed`) and folded by native ledgers, per key: (ledger, outcome)."""
+    natives = NativeLedgers(FoldSettings())
+    ledgers: dict[str, Any] = {}
+    for batch in batches:
+        grouped: dict[str, list[Any]] = defaultdict(list)
+        for raw in batch:
+            for key, item in routed(raw):
+                if key is not None:
+                    grouped[key].append(item)
+        for key, items in grouped.items():
+            first = items[0]
+            sku, location = (first.sku, first.location) if isinstance(first, Rejection) else first.key
+            ledger = ledgers.setdefault(key, natives.new(sku, location))
+            yield ledger, natives.fold(ledger, items)
 
 
 def sorted_postings(log: list[dict[str, Any]]) -> list[Posting]:

@@ -5,17 +5,16 @@ runs; `test_native_ledger` holds it to `KeyLedger` item for item)."""
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from typing import Any
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from operators import EMPTY, FoldSettings, Rejection, apply
+from operators import EMPTY, apply
 from operators.anomalies import Anomaly, AnomalyCheck, AnomalyRecord, detect
 from operators.ledger import NativeLedgers
-from tests.operators.strategies import T0, routed, sorted_postings, valid_log
+from tests.operators.strategies import T0, native_outcomes, routed, shuffled_batches, sorted_postings, valid_log
 
 Flag = tuple[tuple[str, str], str, Anomaly]  # (key, event_id, reason)
 
@@ -133,26 +132,13 @@ def _expected(log: list[dict[str, Any]]) -> dict[Flag, AnomalyCheck]:
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), log=valid_log(max_size=60))
 def test_the_standing_anomalies_are_the_sorted_logs(data: Any, log: list[dict[str, Any]]) -> None:
-    arrivals = data.draw(st.permutations(log + data.draw(st.lists(st.sampled_from(log), max_size=len(log)))))
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(arrivals)), max_size=8)))
-    natives = NativeLedgers(FoldSettings())
-    ledgers: dict[str, Any] = {}
     last: dict[Flag, AnomalyCheck] = {}
-    for a, b in itertools.pairwise([0, *cuts, len(arrivals)]):
-        grouped: dict[str, list[Any]] = defaultdict(list)
-        for raw in arrivals[a:b]:
-            for key, item in routed(raw):
-                if key is not None:
-                    grouped[key].append(item)
-        for key, items in grouped.items():
-            first = items[0]
-            sku, location = (first.sku, first.location) if isinstance(first, Rejection) else first.key
-            ledger = ledgers.setdefault(key, natives.new(sku, location))
-            for check in natives.fold(ledger, items).anomalies:
-                flag = ((sku, location), check.event_id, check.reason)
-                held = last.get(flag)
-                assert held is None or check.version > held.version  # each change is a newer version
-                last[flag] = check
+    for ledger, outcome in native_outcomes(shuffled_batches(data, log)):
+        for check in outcome.anomalies:
+            flag = ((ledger.snapshot().sku, ledger.snapshot().location), check.event_id, check.reason)
+            held = last.get(flag)
+            assert held is None or check.version > held.version  # each change is a newer version
+            last[flag] = check
     standing = {f: c._replace(version=0) for f, c in last.items() if not c.cleared}
     expected = _expected(log)
     event(f"{len(expected)} anomalies")

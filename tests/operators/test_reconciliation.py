@@ -5,17 +5,16 @@ ledger, the one the dataflow runs; `test_native_ledger` holds it to `KeyLedger`)
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from typing import Any
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from operators import EMPTY, EventType, FoldSettings, Rejection, apply
+from operators import EMPTY, EventType, apply
 from operators.ledger import NativeLedgers
 from operators.reconciliation import BUCKET_OF_STATUS, BalanceCheck, Bucket, Tolerance, verdict
-from tests.operators.strategies import routed, sorted_postings, valid_log
+from tests.operators.strategies import native_outcomes, routed, shuffled_batches, sorted_postings, valid_log
 
 Expected = dict[tuple[tuple[str, str], str], tuple[Bucket, int, int, bool]]
 
@@ -38,25 +37,15 @@ def _expected(log: list[dict[str, Any]]) -> tuple[Expected, dict[tuple[str, str]
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), log=valid_log(max_size=60))
 def test_the_last_check_of_each_balance_snapshot_is_the_sorted_folds(data: Any, log: list[dict[str, Any]]) -> None:
-    arrivals = data.draw(st.permutations(log + data.draw(st.lists(st.sampled_from(log), max_size=len(log)))))
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(arrivals)), max_size=8)))
-    natives = NativeLedgers(FoldSettings())
-    ledgers: dict[str, Any] = {}
     last: dict[tuple[tuple[str, str], str], BalanceCheck] = {}
-    for a, b in itertools.pairwise([0, *cuts, len(arrivals)]):
-        grouped: dict[str, list[Any]] = defaultdict(list)
-        for raw in arrivals[a:b]:
-            for key, item in routed(raw):
-                if key is not None:
-                    grouped[key].append(item)
-        for key, items in grouped.items():
-            first = items[0]
-            sku, location = (first.sku, first.location) if isinstance(first, Rejection) else first.key
-            ledger = ledgers.setdefault(key, natives.new(sku, location))
-            for check in natives.fold(ledger, items).checks:
-                held = last.get(((sku, location), check.event_id))
-                assert held is None or check.version > held.version  # each re-check is a newer version
-                last[((sku, location), check.event_id)] = check
+    ledgers = {}
+    for ledger, outcome in native_outcomes(shuffled_batches(data, log)):
+        where = (ledger.snapshot().sku, ledger.snapshot().location)
+        ledgers[where] = ledger
+        for check in outcome.checks:
+            held = last.get((where, check.event_id))
+            assert held is None or check.version > held.version  # each re-check is a newer version
+            last[(where, check.event_id)] = check
     expected, finals = _expected(log)
     event(f"{len(expected)} balance snapshots, {sum(a for *_, a in expected.values())} adopted")
     assert last.keys() == expected.keys()

@@ -2,7 +2,8 @@
 //! state before and after it. The Python function is the reference.
 
 use crate::fold::{
-    Move, State, BALANCE_SNAPSHOT, PICK_CONFIRMED, RESERVATION_RELEASED, SHIPMENT_CONFIRMED,
+    Move, State, BALANCE_SNAPSHOT, BUCKET_NAMES, PICK_CONFIRMED, RESERVATION_RELEASED,
+    SHIPMENT_CONFIRMED,
 };
 
 // reason codes, in `operators.anomalies.Anomaly` order
@@ -12,16 +13,6 @@ pub const OVER_RELEASE: u8 = 2;
 pub const OVER_PICK: u8 = 3;
 pub const OVER_SHIP: u8 = 4;
 pub const OVERSOLD: u8 = 5;
-
-/// The bucket names of `State::quantities`, the subjects of `negative_bucket`.
-const BUCKETS: [&str; 6] = [
-    "sellable",
-    "reserved",
-    "picked",
-    "quarantine",
-    "damaged",
-    "in_transit",
-];
 
 /// `operators.anomalies.Finding`: reason code, subject, figure.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -62,7 +53,7 @@ pub fn detect(before: &Before, m: &Move, after: &State) -> Vec<Finding> {
         return out;
     }
     let now = after.quantities();
-    for ((name, was), now) in BUCKETS.iter().zip(before.quantities).zip(now) {
+    for ((name, was), now) in BUCKET_NAMES.iter().zip(before.quantities).zip(now) {
         if now < 0 && now < was {
             out.push(finding(NEGATIVE_BUCKET, name, now));
             break;
@@ -95,7 +86,11 @@ pub fn detect(before: &Before, m: &Move, after: &State) -> Vec<Finding> {
     let gap_after = gap(after.sellable, after.reserved);
     if gap_after > 0 && gap_after > gap(before.quantities[0], before.quantities[1]) {
         // available before its floor fits int64: `apply` keeps it so
-        out.push(finding(OVERSOLD, "available", after.sellable - after.reserved));
+        out.push(finding(
+            OVERSOLD,
+            "available",
+            after.sellable - after.reserved,
+        ));
     }
     out
 }

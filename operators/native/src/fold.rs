@@ -38,6 +38,16 @@ const SELLABLE: u8 = 1;
 
 pub type Accounts = Vec<(String, i64)>;
 
+/// The six quantities' names, in `State::quantities` order.
+pub const BUCKET_NAMES: [&str; 6] = [
+    "sellable",
+    "reserved",
+    "picked",
+    "quarantine",
+    "damaged",
+    "in_transit",
+];
+
 /// (occurred_at, source_sequence, event_id): the order of postings within a key.
 pub type OrderKey = (i64, i64, String);
 

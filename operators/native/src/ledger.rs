@@ -652,8 +652,10 @@ impl Ledger {
         }
         if !self.flags.is_empty() {
             let ids: HashSet<&str> = refolded.iter().map(|(_, _, k)| k.2.as_str()).collect();
-            let kept: HashSet<(&str, u8)> =
-                found.iter().map(|c| (c.event_id.as_str(), c.reason)).collect();
+            let kept: HashSet<(&str, u8)> = found
+                .iter()
+                .map(|c| (c.event_id.as_str(), c.reason))
+                .collect();
             let mut gone: Vec<(String, u8)> = self
                 .flags
                 .keys()

@@ -9,8 +9,8 @@
 //! `LedgerKit` and `Ledger` fold those postings per key as `operators.ledger.KeyLedger`
 //! does (`ledger.rs`, on the fold of `fold.rs`), which was most of a replay's time.
 
-mod avro;
 mod anomalies;
+mod avro;
 mod fold;
 mod ledger;
 mod ledger_py;

@@ -12,6 +12,8 @@ use std::io::Write;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
+use crate::fold::BUCKET_NAMES;
+
 /// `AvailabilitySnapshot`'s fields: the JSON keys, and the Avro schema's fields in order.
 const NAMES: [&str; 15] = [
     "sku",
@@ -209,16 +211,7 @@ const CHANGE_NAMES: [&str; 10] = [
     "as_of",
     "emitted_at",
 ];
-const FIGURES: [&str; 8] = [
-    "sellable",
-    "reserved",
-    "picked",
-    "quarantine",
-    "damaged",
-    "in_transit",
-    "on_hand",
-    "available",
-];
+const DERIVED: [&str; 2] = ["on_hand", "available"];
 
 fn push_texts(out: &mut Vec<u8>, v: &Bound<'_, PyAny>) -> Option<()> {
     out.push(b'[');
@@ -235,11 +228,17 @@ fn push_texts(out: &mut Vec<u8>, v: &Bound<'_, PyAny>) -> Option<()> {
 /// The six quantities with on hand and available, or None where those leave int64.
 fn push_figures(out: &mut Vec<u8>, v: &Bound<'_, PyAny>) -> Option<()> {
     let q: [i64; 6] = v.extract().ok()?;
-    let on_hand = i64::try_from([q[0], q[2], q[3], q[4]].map(i128::from).iter().sum::<i128>()).ok()?;
+    let on_hand = i64::try_from(
+        [q[0], q[2], q[3], q[4]]
+            .map(i128::from)
+            .iter()
+            .sum::<i128>(),
+    )
+    .ok()?;
     let available = q[0].checked_sub(q[1])?.max(0);
     for (i, n) in q.iter().chain([on_hand, available].iter()).enumerate() {
         out.push(if i == 0 { b'{' } else { b',' });
-        push_str(out, FIGURES[i]);
+        push_str(out, BUCKET_NAMES.get(i).unwrap_or_else(|| &DERIVED[i - 6]));
         out.push(b':');
         write!(out, "{n}").ok()?;
     }
