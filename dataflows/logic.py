@@ -10,7 +10,7 @@ from connectors.codec import wall_clock_ms
 from connectors.ledger_store import GroupStore, LedgerStoreError
 from dataflows import metrics
 from operators import AvailabilitySnapshot, FoldSettings, NativeLedgers, Posting, Rejection
-from operators._native import Ledger, change_json
+from operators._native import Ledger
 from operators.anomalies import AnomalyRecord
 from operators.changes import Change
 from operators.events import EventType
@@ -96,12 +96,11 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
                 items.append(item)
         out: list[FoldOut] = []
         live, dirty, changes, render = self.live, self._dirty, self.changes, self.render
-        now = wall_clock_ms() if changes else 0
+        now = wall_clock_ms() if changes else None
         for key, items in by_key.items():
             ledger = live.get(key) or self._ledger(key, items[0])
             dirty[key] = dirty.get(key, 0) + len(items)
-            before = ledger.quantities() if changes else None
-            outcome = self.ledgers.fold(ledger, items)
+            outcome = self.ledgers.fold(ledger, items, now, render)
             for name in outcome.duplicates:
                 metrics.DUPLICATES.labels(name).inc()
             out += outcome.rejects
@@ -113,11 +112,8 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
                     metrics.ANOMALIES.labels(record.reason, location, record.status).inc()
                     out.append(record)
             if outcome.snapshot is not None:
-                if before is None:
-                    out.append(outcome.snapshot)
-                else:  # the change carries the snapshot: one item per changed key either way
-                    change = Change.of(before, outcome.snapshot, outcome.causes, now)
-                    out.append(Change(*change[:-1], change_json(change)) if render else change)
+                # the change carries the snapshot: one item per changed key either way
+                out.append(outcome.change if outcome.change is not None else outcome.snapshot)
                 metrics.SNAPSHOTS.inc()
                 metrics.observe_event_time(outcome.snapshot.as_of)
         for t, applied, late, duplicates in self.ledgers.counts():

@@ -21,6 +21,7 @@ from typing import Any
 
 from operators._native import Ledger, LedgerKit
 from operators.anomalies import ANOMALIES, Anomaly, AnomalyCheck, detect, quantities
+from operators.changes import Change
 from operators.dedup import SeenIds, reported_key
 from operators.events import Disposition, EventType, InventoryEvent, OrderKey, Status
 from operators.exceptions import Overflow
@@ -61,6 +62,7 @@ class BatchOutcome:
     checks: list[BalanceCheck] = field(default_factory=list)  # balance snapshots, (re-)checked
     anomalies: list[AnomalyCheck] = field(default_factory=list)  # found, changed or cleared
     causes: list[str] = field(default_factory=list)  # event ids of the postings applied, in order
+    change: Change | None = None  # the native ledger's, when asked for (it carries the snapshot)
 
 
 def _rejection(event: InventoryEvent, reason: Reason, detail: str) -> Rejection:
@@ -487,7 +489,7 @@ class NativeLedgers:
 
     def __init__(self, settings: FoldSettings = FoldSettings()) -> None:
         self.settings = settings
-        classes = (AvailabilitySnapshot, list(EventType), list(Status), list(Disposition))
+        classes = (AvailabilitySnapshot, list(EventType), list(Status), list(Disposition), Change)
         self._kit = LedgerKit(settings.horizon_ms, settings.dedup_retention_ms, classes)
 
     def new(self, sku: str, location: str) -> Ledger:
@@ -508,10 +510,18 @@ class NativeLedgers:
             state = KeyLedger.extend_state(state, pickle.loads(delta))
         return self._kit.restore(state)
 
-    def fold(self, ledger: Ledger, items: list[Posting | Rejection]) -> BatchOutcome:
-        """`KeyLedger.on_batch` for a native ledger; `applied` and `late` stay empty (see `counts`)."""
-        snapshot, notes, causes = ledger.on_batch(items)
-        out = BatchOutcome(snapshot, causes=causes)
+    def fold(
+        self, ledger: Ledger, items: list[Posting | Rejection], emitted_at: int | None = None, render: bool = False
+    ) -> BatchOutcome:
+        """`KeyLedger.on_batch` for a native ledger; `applied` and `late` stay empty (see `counts`).
+        With `emitted_at`, the batch's `Change` too (`Change.of` the head before it, made
+        natively; with `render`, its JSON as well)."""
+        first, notes, causes = ledger.on_batch(items, emitted_at, render)
+        out = BatchOutcome(causes=causes)
+        if type(first) is Change:
+            out.change, out.snapshot = first, first.snapshot
+        else:
+            out.snapshot = first
         for code, item in notes:
             if code == _NEW_REJECTION:
                 out.rejects.append(item)

@@ -503,7 +503,8 @@ def test_record_topics_and_replica_api(kafka_bootstrap: str, tmp_path: Path) -> 
 
     expected = latest(read_jsonl(file_state / "reconciliation.jsonl"))
     assert len(expected) > 50 and any(v[4] == "divergent" for v in expected.values())
-    skuflow(*run_args(kafka_bootstrap, t, tmp_path / "flow", item_master, "--policy", str(policy)))
+    flow = ["--policy", str(policy), "--changes-format", "jsonl"]  # the change log on the topic and in a file
+    skuflow(*run_args(kafka_bootstrap, t, tmp_path / "flow", item_master, *flow))
     wire = AvroWire(schemas.RECONCILIATION_RECORD)
     messages = consume_all(kafka_bootstrap, t["reconciliation"])
     records = [wire.decode(m.value()) for m in messages]
@@ -537,6 +538,8 @@ def test_record_topics_and_replica_api(kafka_bootstrap: str, tmp_path: Path) -> 
     # a key's change log: every version's change, each starting where the last one ended
     assert changes and all(a["after"] == b["before"] for a, b in itertools.pairwise(changes))
     assert sum(c["cause_count"] for c in changes) == changes[-1]["version"]
+    file_twin = read_jsonl(tmp_path / "flow" / "changes.jsonl")
+    assert len(file_twin) == len(consume_all(kafka_bootstrap, t["changes"])) > 0
     final = next(
         r
         for r in materialized(kafka_bootstrap, t, tmp_path / "replica")

@@ -9,11 +9,13 @@ import pickle
 from collections import Counter, defaultdict
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators import FoldSettings, KeyLedger, Rejection, route, validate
+from operators.changes import Change
 from operators.history import CHECKPOINT_EVERY
 from operators.ledger import NativeLedgers
 from tests.operators.strategies import ITEM_MASTER, routed, valid_log
@@ -86,8 +88,16 @@ def test_native_ledger_makes_what_key_ledger_makes(data: Any, settings_: FoldSet
                 sku, location = (first.sku, first.location) if isinstance(first, Rejection) else first.key
                 reference[key] = KeyLedger(sku, location, settings_)
                 native[key] = natives.new(sku, location)
+            before = reference[key].quantities()
             expected = reference[key].on_batch(items)
-            got = natives.fold(native[key], items)
+            got = natives.fold(native[key], items, emitted_at=7, render=True)
+            if expected.snapshot is None:
+                assert got.change is None
+            else:  # the change made natively is `Change.of` the reference's, its JSON orjson's
+                assert got.change is not None and got.change.snapshot == expected.snapshot
+                reference_change = Change.of(before, expected.snapshot, expected.causes, 7)
+                assert got.change[:10] == reference_change[:10]
+                assert got.change.json == orjson.dumps(reference_change.to_dict())
             assert got.snapshot == expected.snapshot
             assert got.rejects == expected.rejects
             assert got.checks == expected.checks

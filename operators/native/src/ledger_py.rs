@@ -15,12 +15,15 @@ use crate::fold::{Accounts, Map, Move, State, BALANCE_SNAPSHOT};
 
 /// `operators.ledger.MAX_CORRELATION_IDS`.
 const MAX_CORRELATION_IDS: usize = 32;
+/// `operators.changes.MAX_CAUSES`.
+const MAX_CAUSES: usize = 256;
 
 /// The note codes of a balance check and an anomaly check (after `ledger::Note`'s).
 const BALANCE_CHECK: u8 = 7;
 const ANOMALY_CHECK: u8 = 8;
 use crate::ledger::{self, Outcome};
 use crate::record::{self, Mark};
+use crate::render;
 
 /// See `Ledger::written`.
 type Written = (Mark, usize, usize);
@@ -32,6 +35,7 @@ struct Kit {
     horizon_ms: i64,
     retention_ms: i64,
     snapshot_cls: PyObject,
+    change_cls: PyObject,
     tuple_new: PyObject,
     event_types: Vec<PyObject>,
     statuses: Vec<PyObject>,
@@ -79,15 +83,21 @@ pub struct LedgerKit(Arc<Kit>);
 
 #[pymethods]
 impl LedgerKit {
-    /// `classes`: (AvailabilitySnapshot, EventType, Status, Disposition members).
+    /// `classes`: (AvailabilitySnapshot, EventType, Status, Disposition members, Change).
     #[new]
     fn new(
         py: Python<'_>,
         horizon_ms: i64,
         retention_ms: i64,
-        classes: (PyObject, Vec<PyObject>, Vec<PyObject>, Vec<PyObject>),
+        classes: (
+            PyObject,
+            Vec<PyObject>,
+            Vec<PyObject>,
+            Vec<PyObject>,
+            PyObject,
+        ),
     ) -> PyResult<Self> {
-        let (snapshot_cls, event_types, statuses, dispositions) = classes;
+        let (snapshot_cls, event_types, statuses, dispositions, change_cls) = classes;
         check_enums(py, &event_types, &statuses, &dispositions)?;
         if horizon_ms < 0 || retention_ms < horizon_ms {
             return Err(invalid("need 0 <= horizon <= dedup retention"));
@@ -96,6 +106,7 @@ impl LedgerKit {
             horizon_ms,
             retention_ms,
             snapshot_cls,
+            change_cls,
             tuple_new: py.get_type::<PyTuple>().getattr("__new__")?.unbind(),
             event_types,
             statuses,
@@ -328,6 +339,84 @@ impl Ledger {
         Ok(view)
     }
 
+    /// `operators.changes.Change.of(before, snapshot, causes, at)`, with its JSON when `render`.
+    #[allow(clippy::too_many_arguments)]
+    fn change_object<'py>(
+        &self,
+        py: Python<'py>,
+        before: [i64; 6],
+        causes: &Bound<'py, PyList>,
+        correlation: Bound<'py, PyTuple>,
+        snapshot: Bound<'py, PyAny>,
+        at: i64,
+        render: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let c = &self.core;
+        let after = c.head.quantities();
+        let count = causes.len();
+        let named = causes.get_slice(count.saturating_sub(MAX_CAUSES), count);
+        let as_of = c.as_of.unwrap_or(0);
+        let json = if render {
+            let (sku, location) = (self.sku.bind(py), self.location.bind(py));
+            let strs = |items: Vec<Bound<'py, PyAny>>| -> PyResult<Vec<Bound<'py, PyString>>> {
+                Ok(items
+                    .into_iter()
+                    .map(|i| i.downcast_into::<PyString>())
+                    .collect::<Result<_, _>>()?)
+            };
+            let named_items = strs(named.iter().collect())?;
+            let correlation_items = strs(correlation.iter().collect())?;
+            let (named_strs, correlation_strs) =
+                (render::strs(&named_items), render::strs(&correlation_items));
+            match (
+                sku.to_str(),
+                location.to_str(),
+                named_strs,
+                correlation_strs,
+            ) {
+                (Ok(sku), Ok(location), Some(causes), Some(correlation)) => {
+                    let parts = render::ChangeParts {
+                        sku,
+                        location,
+                        version: c.version,
+                        before,
+                        after,
+                        causes,
+                        cause_count: count as i64,
+                        correlation,
+                        as_of,
+                        emitted_at: at,
+                    };
+                    render::change_parts(&parts, false)
+                }
+                _ => None, // text orjson refuses: the shell renders it (and reports it)
+            }
+        } else {
+            None
+        };
+        let values: Vec<Bound<'py, PyAny>> = vec![
+            self.sku.bind(py).clone().into_any(),
+            self.location.bind(py).clone().into_any(),
+            c.version.into_pyobject(py)?.into_any(),
+            PyTuple::new(py, before)?.into_any(),
+            PyTuple::new(py, after)?.into_any(),
+            named.to_tuple().into_any(),
+            count.into_pyobject(py)?.into_any(),
+            correlation.into_any(),
+            as_of.into_pyobject(py)?.into_any(),
+            at.into_pyobject(py)?.into_any(),
+            snapshot,
+            json.map_or_else(
+                || py.None().into_bound(py),
+                |b| PyBytes::new(py, &b).into_any(),
+            ),
+        ];
+        self.kit
+            .tuple_new
+            .bind(py)
+            .call1((self.kit.change_cls.bind(py), PyTuple::new(py, values)?))
+    }
+
     fn snapshot_object<'py>(
         &mut self,
         py: Python<'py>,
@@ -373,15 +462,21 @@ impl Ledger {
     /// into rejections: 0 a keyed rejection seen first, 1 its duplicate, 2 its conflicting
     /// duplicate; 3 a conflicting duplicate posting, 4 beyond retention, 5 late beyond
     /// the horizon (applied), 6 overflow, 7 a balance check, 8 an anomaly check; and the
-    /// event ids of the postings applied, in order (a change's causes).
+    /// event ids of the postings applied, in order (a change's causes). With `emitted_at`,
+    /// the first is the batch's `operators.changes.Change` instead (carrying the snapshot),
+    /// and with `render` its JSON too.
     #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (items, emitted_at=None, render=false))]
     fn on_batch<'py>(
         &mut self,
         py: Python<'py>,
         items: &Bound<'py, PyList>,
+        emitted_at: Option<i64>,
+        render: bool,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyList>, Bound<'py, PyList>)> {
         let notes = PyList::empty(py);
         let causes = PyList::empty(py);
+        let before = self.core.head.quantities();
         let mut applied = false;
         let mut correlation: Vec<Bound<'py, PyAny>> = Vec::new();
         for item in items.iter() {
@@ -465,13 +560,13 @@ impl Ledger {
             return Ok((py.None().into_bound(py), notes, causes));
         }
         self.core.compact();
-        let snapshot = self.snapshot_object(py, PyTuple::new(py, correlation)?)?;
-        Ok((snapshot, notes, causes))
-    }
-
-    /// The head's six quantities (`operators.fold.Buckets` order): a change's `before`.
-    fn quantities(&self) -> [i64; 6] {
-        self.core.head.quantities()
+        let correlation = PyTuple::new(py, correlation)?;
+        let snapshot = self.snapshot_object(py, correlation.clone())?;
+        let Some(at) = emitted_at else {
+            return Ok((snapshot, notes, causes));
+        };
+        let change = self.change_object(py, before, &causes, correlation, snapshot, at, render)?;
+        Ok((change, notes, causes))
     }
 
     /// The snapshot now, with no correlation ids (as `KeyLedger.snapshot()`).

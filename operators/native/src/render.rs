@@ -213,21 +213,8 @@ const CHANGE_NAMES: [&str; 10] = [
 ];
 const DERIVED: [&str; 2] = ["on_hand", "available"];
 
-fn push_texts(out: &mut Vec<u8>, v: &Bound<'_, PyAny>) -> Option<()> {
-    out.push(b'[');
-    for (j, c) in v.downcast::<PyTuple>().ok()?.iter().enumerate() {
-        if j > 0 {
-            out.push(b',');
-        }
-        push_str(out, text(&c)?);
-    }
-    out.push(b']');
-    Some(())
-}
-
 /// The six quantities with on hand and available, or None where those leave int64.
-fn push_figures(out: &mut Vec<u8>, v: &Bound<'_, PyAny>) -> Option<()> {
-    let q: [i64; 6] = v.extract().ok()?;
+fn push_figures(out: &mut Vec<u8>, q: [i64; 6]) -> Option<()> {
     let on_hand = i64::try_from(
         [q[0], q[2], q[3], q[4]]
             .map(i128::from)
@@ -246,27 +233,96 @@ fn push_figures(out: &mut Vec<u8>, v: &Bound<'_, PyAny>) -> Option<()> {
     Some(())
 }
 
+/// A change's fields, as `change_parts` renders them.
+pub struct ChangeParts<'a> {
+    pub sku: &'a str,
+    pub location: &'a str,
+    pub version: i64,
+    pub before: [i64; 6],
+    pub after: [i64; 6],
+    pub causes: Vec<&'a str>,
+    pub cause_count: i64,
+    pub correlation: Vec<&'a str>,
+    pub as_of: i64,
+    pub emitted_at: i64,
+}
+
+/// The strs of a tuple (owned handles; `strs` borrows them), or None for anything else.
+fn texts<'py>(v: &Bound<'py, PyAny>) -> Option<Vec<Bound<'py, PyString>>> {
+    v.downcast::<PyTuple>()
+        .ok()?
+        .iter()
+        .map(|item| item.downcast_into::<PyString>().ok())
+        .collect()
+}
+
+/// The text of each str, or None when one has a lone surrogate.
+pub fn strs<'a>(items: &'a [Bound<'_, PyString>]) -> Option<Vec<&'a str>> {
+    items.iter().map(|s| s.to_str().ok()).collect()
+}
+
 fn change(t: &Bound<'_, PyTuple>, newline: bool) -> Option<Vec<u8>> {
     if t.len() < CHANGE_NAMES.len() {
-        return None; // (a field after them, the rendering itself, is not rendered)
+        return None; // (fields after them, the snapshot and the rendering, are not rendered)
     }
+    let items: Vec<Bound<'_, PyAny>> = (0..CHANGE_NAMES.len())
+        .map(|i| t.get_item(i).ok())
+        .collect::<Option<_>>()?;
+    let int = |i: usize| items[i].extract::<i64>().ok();
+    let (causes, correlation) = (texts(&items[5])?, texts(&items[7])?);
+    let parts = ChangeParts {
+        sku: text(&items[0])?,
+        location: text(&items[1])?,
+        version: int(2)?,
+        before: items[3].extract().ok()?,
+        after: items[4].extract().ok()?,
+        causes: strs(&causes)?,
+        cause_count: int(6)?,
+        correlation: strs(&correlation)?,
+        as_of: int(8)?,
+        emitted_at: int(9)?,
+    };
+    change_parts(&parts, newline)
+}
+
+/// `orjson.dumps(Change.to_dict())` of these parts, or None where on hand or available leave int64.
+pub fn change_parts(c: &ChangeParts<'_>, newline: bool) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(480);
-    for (i, name) in CHANGE_NAMES.iter().enumerate() {
-        let v = t.get_item(i).ok()?;
+    let key = |out: &mut Vec<u8>, i: usize| {
         out.push(if i == 0 { b'{' } else { b',' });
-        push_str(&mut out, name);
+        push_str(out, CHANGE_NAMES[i]);
         out.push(b':');
-        match i {
-            0 | 1 => push_str(&mut out, text(&v)?),
-            3 | 4 => push_figures(&mut out, &v)?,
-            5 | 7 => push_texts(&mut out, &v)?,
-            _ => {
-                let n: i64 = v.extract().ok()?;
-                write!(out, "{n}").ok()?;
+    };
+    let list = |out: &mut Vec<u8>, items: &[&str]| {
+        out.push(b'[');
+        for (j, s) in items.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
             }
+            push_str(out, s);
         }
-    }
-    out.push(b'}');
+        out.push(b']');
+    };
+    key(&mut out, 0);
+    push_str(&mut out, c.sku);
+    key(&mut out, 1);
+    push_str(&mut out, c.location);
+    key(&mut out, 2);
+    write!(out, "{}", c.version).ok()?;
+    key(&mut out, 3);
+    push_figures(&mut out, c.before)?;
+    key(&mut out, 4);
+    push_figures(&mut out, c.after)?;
+    key(&mut out, 5);
+    list(&mut out, &c.causes);
+    key(&mut out, 6);
+    write!(out, "{}", c.cause_count).ok()?;
+    key(&mut out, 7);
+    list(&mut out, &c.correlation);
+    key(&mut out, 8);
+    write!(out, "{}", c.as_of).ok()?;
+    key(&mut out, 9);
+    write!(out, "{}}}", c.emitted_at).ok()?;
     if newline {
         out.push(b'\n');
     }
