@@ -55,7 +55,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
                 "resuming from it would start every key empty: replay the input into a new state dir"
             )
         self.ledgers = NativeLedgers(settings)
-        self.changes = changes  # emit a Change beside each snapshot (for the change log)
+        self.changes = changes  # emit each changed key's Change (carrying its snapshot) for the change log
         self.render = render  # and render its JSON once, for the file and the store
         self._open = open_store
         self._resume = resume

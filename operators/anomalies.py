@@ -38,9 +38,6 @@ class Finding(NamedTuple):
     figure: int
 
 
-_QUANTITIES = BUCKETS  # the six figures of Buckets, in order
-
-
 def quantities(state: Buckets) -> tuple[int, int, int, int, int, int]:
     return state[:6]
 
@@ -50,7 +47,7 @@ def detect(before: Buckets, move: Move, after: Buckets) -> list[Finding]:
     if move.counterpart or (move.event_type is EventType.BALANCE_SNAPSHOT and not move.adopt):
         return []  # a transfer's receiving side only adds in transit; a reported balance changes nothing
     out: list[Finding] = []
-    for name, was, now in zip(_QUANTITIES, before[:6], after[:6], strict=True):
+    for name, was, now in zip(BUCKETS, before[:6], after[:6], strict=True):
         if now < 0 and now < was:
             out.append(Finding(Anomaly.NEGATIVE_BUCKET, name, now))
             break  # an event lowers one bucket, or sellable and reserved (which cannot go negative)
@@ -134,8 +131,8 @@ class AnomalyRecord(NamedTuple):
             check.figure,
             check.quantity,
             explain(check),
-            dict(zip(_QUANTITIES, check.before, strict=True)),
-            dict(zip(_QUANTITIES, check.after, strict=True)),
+            dict(zip(BUCKETS, check.before, strict=True)),
+            dict(zip(BUCKETS, check.after, strict=True)),
             "cleared" if check.cleared else "open",
             check.as_of,
             check.version,
