@@ -15,8 +15,10 @@ import orjson
 from connectors.avro_records import AvroRecords, RecordsDecoder
 from connectors.wire import AvroWire, WireError
 from operators import InventoryEvent, ItemMaster, Posting, Reason, Rejection, validate
+from operators.policy import Policy
 from operators.reconciliation import Adoption
 from operators.routing import GroupRouted, group_of, route
+from operators.sources import SourceMode, SourceRules
 from operators.validation import MAX_OCCURRED_AT
 
 RawRecord = tuple[Any, str]
@@ -71,7 +73,9 @@ class Decoder:
     each `(key group, (sku|location, item))`, or `(None, rejection)` when it has no key.
 
     `max_ahead_ms` is the future guard: an event dated further ahead of `clock()` at its
-    arrival is a `future_event` rejection (0: no guard)."""
+    arrival is a `future_event` rejection (0: no guard). `policy()`, asked every batch, gives
+    the source rules in force (a reload applies from the next batch on); `adoption`, the
+    balance snapshots the reconciliation rules adopt."""
 
     def __init__(
         self,
@@ -80,12 +84,14 @@ class Decoder:
         max_ahead_ms: int = 0,
         clock: Callable[[], int] = wall_clock_ms,
         adoption: Adoption | None = None,
+        policy: Callable[[], Policy] | None = None,
     ) -> None:
         self.item_master = item_master
         self.wire = wire
         self.max_ahead_ms = max_ahead_ms
         self.clock = clock
         self.adoption = adoption if adoption else None  # only when some rule adopts: it costs a pass
+        self.policy = policy
         self._runs = RecordsDecoder(item_master, self.one)
 
     def latest(self) -> int:
@@ -107,17 +113,35 @@ class Decoder:
                 out.extend(runs.message(payload, origin, wire, latest))
             else:
                 out.extend(self.one(payload, origin, latest))
-        return out if self.adoption is None else self._adopted(out, self.adoption)
+        sources = self.policy().sources if self.policy is not None else None
+        if not sources and self.adoption is None:
+            return out
+        return self._governed(out, sources or None, self.adoption)
 
     @staticmethod
-    def _adopted(out: list[GroupRouted], adoption: Adoption) -> list[GroupRouted]:
-        """The balance snapshots the policy adopts, marked so on their postings."""
-        for i, (group, routed) in enumerate(out):
+    def _governed(out: list[GroupRouted], sources: SourceRules | None, adoption: Adoption | None) -> list[GroupRouted]:
+        """The postings as the policy marks them: an event from a source not authoritative for
+        it becomes one `unauthorized_source` rejection on its own key (mode reject) or is
+        flagged (mode flag); a balance snapshot the reconciliation rules adopt is adopted."""
+        kept: list[GroupRouted] = []
+        for entry in out:
+            group, routed = entry
             if group is not None:
                 key, item = routed  # type: ignore[misc]
-                if type(item) is Posting and adoption.adopts(item.event):
-                    out[i] = (group, (key, item._replace(adopt=True)))
-        return out
+                if type(item) is Posting:
+                    event = item.event
+                    verdict = sources.judge(event) if sources is not None else None
+                    if verdict is not None and verdict.mode is SourceMode.REJECT:
+                        if item.counterpart:
+                            continue  # a transfer's receiving side: rejected with the event, on its key
+                        kept.append((group, (key, verdict.rejection(event))))
+                        continue
+                    flagged = verdict is not None and not item.counterpart
+                    adopt = adoption is not None and adoption.adopts(event)
+                    if flagged or adopt:
+                        entry = (group, (key, item._replace(flagged=flagged, adopt=adopt)))
+            kept.append(entry)
+        return kept
 
     def one(self, payload: Any, origin: str, latest: int = MAX_OCCURRED_AT) -> list[GroupRouted]:
         """One record the Python way (the reference the native core must equal)."""

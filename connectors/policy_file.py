@@ -15,13 +15,15 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from connectors.exceptions import ConnectorError
 from operators.durations import parse_duration
+from operators.events import EventType
 from operators.health import PolicyUpdate, Watch
 from operators.policy import Bundle, Channel, Policy, RingFence, SafetyStock, StaleMode, StaleRule
 from operators.reconciliation import ReconciliationRule, Tolerance
+from operators.sources import SourceMode, SourceRule, SourceRules
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,41 @@ class ReconciliationModel(_Strict):
     )
 
 
+def _location_pattern(text: str) -> str:
+    if "*" in text[:-1]:
+        raise ValueError(f"{text!r}: `*` may only end a location (a prefix)")
+    if text == "*":
+        raise ValueError("'*' covers every location: omit locations instead")
+    return text
+
+
+LocationPattern = Annotated[str, Field(min_length=1), AfterValidator(_location_pattern)]
+
+
+class SourceRuleModel(_Strict):
+    events: list[EventType] | None = Field(
+        None, min_length=1, description="The event types the rule covers; omit for every type."
+    )
+    locations: list[LocationPattern] | None = Field(
+        None, min_length=1, description="Locations it covers, exact or a prefix ending in *; omit for all."
+    )
+    systems: list[Annotated[str, Field(min_length=1)]] = Field(
+        description="The source systems authoritative for what the rule covers ([] for none)."
+    )
+    mode: SourceMode = Field(
+        SourceMode.REJECT,
+        description="reject: unauthorized_source exception, nothing applied; flag: applied and an anomaly.",
+    )
+
+    def to_rule(self) -> SourceRule:
+        return SourceRule(
+            frozenset(self.systems),
+            frozenset(self.events) if self.events is not None else None,
+            tuple(self.locations) if self.locations is not None else None,
+            self.mode,
+        )
+
+
 class PolicyModel(_Strict):
     version: str = Field(min_length=1, description="Published with every figure as policy_version.")
     channels: dict[str, ChannelModel] = Field(min_length=1)
@@ -95,6 +132,7 @@ class PolicyModel(_Strict):
     stale_sources: dict[str, StaleModel] = {}
     bundles: dict[str, dict[str, Annotated[int, Field(ge=1)]]] = {}
     reconciliation: list[ReconciliationModel] = []
+    sources: list[SourceRuleModel] = []
 
     @model_validator(mode="after")
     def _references(self) -> PolicyModel:
@@ -145,6 +183,7 @@ class PolicyModel(_Strict):
                 )
                 for r in self.reconciliation
             ),
+            sources=SourceRules(tuple(r.to_rule() for r in self.sources)),
         )
 
 
@@ -228,18 +267,62 @@ def load_policy(path: str | Path) -> Policy:
     return parse_policy(text, str(path))
 
 
-# -- the control source: the policy's watch list at start, reloads on SIGHUP ---------------
+# -- the policy a process runs by, and the control source that publishes its reloads -------
 
 Control = tuple[str, str | None, Any]  # (target: "health" | "all", key, payload)
 
 
-class _ControlPartition(StatefulSourcePartition[Control, None]):
-    def __init__(self, path: Path | None, policy: Policy, live: bool, events: ControlEvents) -> None:
+class CurrentPolicy:
+    """The policy one process runs by: the file's at start, then each version a reload
+    (`request()`, on SIGHUP) validates. The decoder reads it every batch (source rules),
+    the control source every poll (channel rules); whichever asks first loads the file."""
+
+    def __init__(self, path: Path | None, policy: Policy) -> None:
         self.path = path
-        self.policy = policy
+        self._policy = policy
+        self.requested = threading.Event()
+        self._lock = threading.Lock()
+
+    def request(self) -> None:
+        self.requested.set()
+
+    def get(self) -> Policy:
+        if self.requested.is_set():
+            with self._lock:
+                if self.requested.is_set():
+                    self.requested.clear()
+                    self._policy = self._reloaded(self._policy)
+        return self._policy
+
+    def _reloaded(self, old: Policy) -> Policy:
+        if self.path is None:
+            return old
+        try:
+            new = load_policy(self.path)
+        except PolicyError as exc:
+            log.error("policy reload refused, keeping version %s: %s", old.version, exc)
+            return old
+        before, after = [c.name for c in old.channels], [c.name for c in new.channels]
+        if sorted(before) != sorted(after):  # each channel has its own output, made at start
+            log.error(
+                "policy reload refused, keeping version %s: channels %s would become %s; a reload may "
+                "change every rule but the set of channels: restart the flow with the new file",
+                old.version,
+                ", ".join(sorted(before)),
+                ", ".join(sorted(after)),
+            )
+            return old
+        log.warning("policy reloaded: version %s -> %s", old.version, new.version)
+        return new
+
+
+class _ControlPartition(StatefulSourcePartition[Control, None]):
+    def __init__(self, current: CurrentPolicy, live: bool, events: ControlEvents) -> None:
+        self.current = current
+        self.policy = current.get()  # the version last published
         self.live = live
         self.events = events
-        self.pending: list[Control] = [("health", loc, Watch(loc)) for loc, _ in policy.stale]
+        self.pending: list[Control] = [("health", loc, Watch(loc)) for loc, _ in self.policy.stale]
 
     def next_batch(self) -> list[Control]:
         out, self.pending = self.pending, []
@@ -248,32 +331,11 @@ class _ControlPartition(StatefulSourcePartition[Control, None]):
         ev = self.events
         if not self.live or ev.stop.is_set() or ev.input_done.is_set():
             raise StopIteration
-        if ev.reload.is_set():
-            ev.reload.clear()
-            out = self._reload()
-        return out
-
-    def _reload(self) -> list[Control]:
-        if self.path is None:
-            return []
-        try:
-            new = load_policy(self.path)
-        except PolicyError as exc:
-            log.error("policy reload refused, keeping version %s: %s", self.policy.version, exc)
-            return []
-        before, after = [c.name for c in self.policy.channels], [c.name for c in new.channels]
-        if sorted(before) != sorted(after):  # each channel has its own output, made at start
-            log.error(
-                "policy reload refused, keeping version %s: channels %s would become %s; a reload may "
-                "change every rule but the set of channels: restart the flow with the new file",
-                self.policy.version,
-                ", ".join(sorted(before)),
-                ", ".join(sorted(after)),
-            )
+        new = self.current.get()
+        if new is self.policy:
             return []
         update = PolicyUpdate(new)
         watched = {loc for loc, _ in self.policy.stale} | {loc for loc, _ in new.stale}
-        log.warning("policy reloaded: version %s -> %s", self.policy.version, new.version)
         self.policy = new
         return [("health", loc, update) for loc in sorted(watched)] + [("all", None, update)]
 
@@ -286,21 +348,19 @@ class _ControlPartition(StatefulSourcePartition[Control, None]):
 
 @dataclass(frozen=True)
 class ControlEvents:
-    """Signals the control source watches: stop the run, the main input ended, reload."""
+    """Signals the control source watches: stop the run, the main input ended."""
 
     stop: threading.Event = field(default_factory=threading.Event)
     input_done: threading.Event = field(default_factory=threading.Event)
-    reload: threading.Event = field(default_factory=threading.Event)
 
 
 class ControlSource(FixedPartitionedSource[Control, None]):
     """Emits the policy's locations to watch at start and, when `live`, a PolicyUpdate each
-    time `events.reload` is set (SIGHUP) and the file at `path` validates. It ends with the
-    run (stop, or the main input ended); not live, it ends at once."""
+    time `current` takes a new version (a reload, on SIGHUP, that validates). It ends with
+    the run (stop, or the main input ended); not live, it ends at once."""
 
     def __init__(self, path: Path | None, policy: Policy, live: bool, events: ControlEvents) -> None:
-        self.path = path
-        self.policy = policy
+        self.current = CurrentPolicy(path, policy)
         self.live = live
         self.events = events
 
@@ -308,4 +368,4 @@ class ControlSource(FixedPartitionedSource[Control, None]):
         return ["control"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ControlPartition:
-        return _ControlPartition(self.path, self.policy, self.live, self.events)
+        return _ControlPartition(self.current, self.live, self.events)

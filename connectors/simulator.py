@@ -34,7 +34,7 @@ class SimConfig:
     seed: int = 7
     late_fraction: float = 0.02  # delivered 1-20 s after they happened
     duplicate_fraction: float = 0.01  # re-sent by the source
-    invalid_fraction: float = 0.002  # bad unit, missing order id, zero quantity
+    invalid_fraction: float = 0.002  # bad unit, missing order id, zero quantity, a marketplace's stock count
     discontinued_fraction: float = 0.05  # never replenished: they run out
     oversell_fraction: float = 0.3  # marketplace orders that do not check stock
 
@@ -320,13 +320,17 @@ class Distributor:
 
     def _faulty(self, event: dict[str, Any]) -> dict[str, Any]:
         bad = dict(event, event_id=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)))
-        fault = self.rng.randrange(3)
+        fault = self.rng.randrange(4)
         if fault == 0:
             bad["uom"] = "PALLET"
         elif fault == 1:
             bad.update(event_type="PICK_CONFIRMED", order_id=None)
-        else:
+        elif fault == 2:
             bad["quantity"] = 0
+        else:  # valid, but from a system that is not authoritative for the count (policy `sources:`)
+            bad.update(event_type="CYCLE_COUNT", source_system="MARKETPLACE", uom="EA", status=None)
+            bad.update(quantity=self.rng.randrange(1000), order_id=None, channel=None, account_id=None)
+            bad.update(counterpart_location=None, disposition=None)
         return bad
 
     def events(self, now_ms: int) -> list[dict[str, Any]]:

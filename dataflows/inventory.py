@@ -150,7 +150,8 @@ def build_flow(
     flow = Dataflow(flow_id)
     raw = op.input("events_in", flow, source)
     rules = policy.reconciliation if policy is not None else ()
-    decoder = Decoder(item_master, wire, max_ahead_ms, adoption=Adoption(rules))
+    current = control.current.get if isinstance(control, ControlSource) else (lambda: policy) if policy else None
+    decoder = Decoder(item_master, wire, max_ahead_ms, adoption=Adoption(rules), policy=current)
     routed = op.flat_map_batch("decode_validate_route", raw, _counting(decoder))
     by_key = op.branch("has_key", routed, lambda item: item[0] is not None)
     changes = bool(outputs.changes) or outputs.store is not None

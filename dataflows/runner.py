@@ -301,7 +301,7 @@ def run(
     )
     _tune_gc()
     start = time.perf_counter()
-    reload = control.events.reload if control is not None else None
+    reload = control.current.requested if control is not None else None
     with graceful_stop(stop, reload) if stop is not None else nullcontext():
         try:
             cli_main(

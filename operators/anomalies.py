@@ -23,13 +23,15 @@ class Anomaly(StrEnum):
     OVER_PICK = "over_pick"  # a pick beyond the order's open reservation
     OVER_SHIP = "over_ship"  # a shipment beyond what was picked
     OVERSOLD = "oversold"  # open reservations above sellable, and the event made it worse
+    UNAUTHORIZED_SOURCE = "unauthorized_source"  # applied, from a source the policy flags for it
 
 
 ANOMALIES: tuple[Anomaly, ...] = tuple(Anomaly)  # by code (the native core's order)
 
 
 class Finding(NamedTuple):
-    """What is wrong after one posting. `subject`: the bucket, the order id, or "available";
+    """What is wrong after one posting. `subject`: the bucket, the order id, "available", or
+    "source_system" (unauthorized_source, figure 0);
     `figure`: the bucket after (negative), the order's open quantity or the picked units
     before the event, or available before its floor at zero (sellable - reserved, negative)."""
 
@@ -44,8 +46,9 @@ def quantities(state: Buckets) -> tuple[int, int, int, int, int, int]:
 
 def detect(before: Buckets, move: Move, after: Buckets) -> list[Finding]:
     """The anomalies of one posting, in `Anomaly` order (one per reason)."""
+    flagged = [Finding(Anomaly.UNAUTHORIZED_SOURCE, "source_system", 0)] if move.flagged else []
     if move.counterpart or (move.event_type is EventType.BALANCE_SNAPSHOT and not move.adopt):
-        return []  # a transfer's receiving side only adds in transit; a reported balance changes nothing
+        return flagged  # a transfer's receiving side only adds in transit; a reported balance changes nothing
     out: list[Finding] = []
     for name, was, now in zip(BUCKETS, before[:6], after[:6], strict=True):
         if now < 0 and now < was:
@@ -64,7 +67,7 @@ def detect(before: Buckets, move: Move, after: Buckets) -> list[Finding]:
     gap_after = after.reserved - after.sellable
     if gap_after > 0 and gap_after > before.reserved - before.sellable:
         out.append(Finding(Anomaly.OVERSOLD, "available", after.sellable - after.reserved))
-    return out
+    return out + flagged
 
 
 class AnomalyCheck(NamedTuple):
@@ -98,6 +101,8 @@ def explain(check: AnomalyCheck) -> str:
             return f"{q} units against {f} open on order {check.subject!r}: {q - f} beyond"
         case Anomaly.OVER_SHIP:
             return f"ships {q} with {f} picked: {q - max(f, 0)} beyond"
+        case Anomaly.UNAUTHORIZED_SOURCE:
+            return "applied, though its source is not authoritative for it here (policy sources, mode flag)"
     return f"open reservations exceed sellable by {-f}"
 
 

@@ -60,15 +60,18 @@ class Move(NamedTuple):
     disposition: Disposition | None = None
     counterpart: bool = False  # the receiving side of TRANSFER_SHIPPED
     adopt: bool = False  # a balance snapshot whose figure becomes the bucket's (policy `adopt`)
+    flagged: bool = False  # from a source the policy's `sources:` flag as not authoritative
 
 
 class Posting(NamedTuple):
     """An event as it lands on one key; a transfer posts twice (ship side, receive side).
-    `adopt`: a balance snapshot the policy adopts (decided when it arrived)."""
+    `adopt`: a balance snapshot the policy adopts; `flagged`: from a source the policy
+    flags as not authoritative for it (both decided when it arrived)."""
 
     event: InventoryEvent
     counterpart: bool = False
     adopt: bool = False
+    flagged: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -81,8 +84,10 @@ class Posting(NamedTuple):
         the source system in those slots, for its reconciliation."""
         e = self.event
         if e.event_type is EventType.BALANCE_SNAPSHOT:
-            return Move(e.event_type, e.base_qty, e.correlation_id, e.source_system, e.status, None, False, self.adopt)
-        return Move(e.event_type, e.base_qty, e.order_id, e.account_id, e.status, e.disposition, self.counterpart)
+            snapshot_of = (e.correlation_id, e.source_system, e.status, None, False, self.adopt, self.flagged)
+            return Move(e.event_type, e.base_qty, *snapshot_of)
+        moved = (e.order_id, e.account_id, e.status, e.disposition, self.counterpart, False, self.flagged)
+        return Move(e.event_type, e.base_qty, *moved)
 
 
 def postings(event: InventoryEvent, adopt: bool = False) -> tuple[Posting, ...]:

@@ -39,7 +39,9 @@ _STATUS_CODE = {s: i for i, s in enumerate(_STATUSES)}
 _DISPOSITIONS: tuple[Disposition | None, ...] = (None, *Disposition)
 _DISPOSITION_CODE = {d: i for i, d in enumerate(_DISPOSITIONS)}
 _COUNTERPART = 0x80
-_ADOPT = 0x08  # in the status nibble (statuses use its low two bits): an adopted balance snapshot
+# in the status nibble (statuses use its low two bits):
+_FLAGGED = 0x04  # from a source the policy flags as not authoritative for it
+_ADOPT = 0x08  # an adopted balance snapshot
 
 Accounts = tuple[tuple[str, int], ...]
 HistoryMark = tuple[int, int, int]  # (bytes dropped ever, length, splices ever)
@@ -60,7 +62,8 @@ def encode(key: OrderKey, move: Move) -> bytes:
     oid = move.order_id.encode() if move.order_id else b""
     acc = move.account_id.encode() if move.account_id else b""
     op = _TYPE_CODE[move.event_type] | (_COUNTERPART if move.counterpart else 0)
-    sub = _STATUS_CODE[move.status] | (_ADOPT if move.adopt else 0) | (_DISPOSITION_CODE[move.disposition] << 4)
+    sub = _STATUS_CODE[move.status] | (_DISPOSITION_CODE[move.disposition] << 4)
+    sub |= (_ADOPT if move.adopt else 0) | (_FLAGGED if move.flagged else 0)
     return _HEAD.pack(occurred_at, sequence, move.base_qty, op, sub, len(eid), len(oid), len(acc)) + eid + oid + acc
 
 
@@ -87,10 +90,11 @@ def decode(blob: bytes | bytearray, offset: int = 0) -> tuple[list[OrderKey], li
                 qty,
                 oid,
                 acc,
-                _STATUSES[sub & 0x07],
+                _STATUSES[sub & 0x03],
                 _DISPOSITIONS[sub >> 4],
                 bool(op & _COUNTERPART),
                 bool(sub & _ADOPT),
+                bool(sub & _FLAGGED),
             )
         )
     return keys, moves, offsets

@@ -65,22 +65,6 @@ class BatchOutcome:
     change: Change | None = None  # the native ledger's, when asked for (it carries the snapshot)
 
 
-def _rejection(event: InventoryEvent, reason: Reason, detail: str) -> Rejection:
-    return Rejection(
-        reason=reason,
-        detail=detail,
-        payload=event.sent(),
-        event_id=event.event_id,
-        correlation_id=event.correlation_id,
-        origin=event.origin,
-        id_hash=event.id_hash,
-        digest=event.digest,
-        sku=event.sku,
-        location=event.location,
-        occurred_at=event.occurred_at,
-    )
-
-
 def _findings(key: OrderKey, move: Move, before: Buckets, after: Buckets, version: int) -> list[AnomalyCheck]:
     """`detect`'s findings on one posting as the checks the ledger emits."""
     found = detect(before, move, after)
@@ -103,14 +87,14 @@ _CONFLICT = "event_id already seen with a different payload; the first one wins"
 def _conflicting(item: Posting | Rejection) -> Rejection:
     """The second payload of an event_id: the first one seen wins."""
     if isinstance(item, Posting):
-        return _rejection(item.event, Reason.CONFLICTING_DUPLICATE, _CONFLICT)
+        return Rejection.of_event(item.event, Reason.CONFLICTING_DUPLICATE, _CONFLICT)
     return Rejection(
         Reason.CONFLICTING_DUPLICATE, _CONFLICT, item.payload, item.event_id, item.correlation_id, item.origin
     )
 
 
 def _beyond_retention(event: InventoryEvent, settings: FoldSettings) -> Rejection:
-    return _rejection(
+    return Rejection.of_event(
         event,
         Reason.BEYOND_RETENTION,
         f"older than the dedup retention ({settings.dedup_retention_ms} ms) "
@@ -119,7 +103,7 @@ def _beyond_retention(event: InventoryEvent, settings: FoldSettings) -> Rejectio
 
 
 def _late_beyond_horizon(event: InventoryEvent, settings: FoldSettings) -> Rejection:
-    return _rejection(
+    return Rejection.of_event(
         event,
         Reason.LATE_BEYOND_HORIZON,
         f"older than the lateness horizon ({settings.horizon_ms} ms); applied at the start of the retained history",
@@ -253,7 +237,7 @@ class KeyLedger:
             try:
                 late, checks, anomalies = self._insert(posting)
             except Overflow:
-                rejected, at = _rejection(event, Reason.QUANTITY_OVERFLOW, _OVERFLOW_DETAIL), event.occurred_at
+                rejected, at = Rejection.of_event(event, Reason.QUANTITY_OVERFLOW, _OVERFLOW_DETAIL), event.occurred_at
         if rejected is not None:
             if self._first_report(event.id_hash, event.digest, at):
                 out.rejects.append(rejected)
@@ -555,7 +539,7 @@ class NativeLedgers:
                     )
                 )
             elif code == _OVERFLOW:
-                out.rejects.append(_rejection(item.event, Reason.QUANTITY_OVERFLOW, _OVERFLOW_DETAIL))
+                out.rejects.append(Rejection.of_event(item.event, Reason.QUANTITY_OVERFLOW, _OVERFLOW_DETAIL))
             else:
                 out.rejects.append(_late_beyond_horizon(item.event, self.settings))
         return out

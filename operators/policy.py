@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from operators.ratios import share
 from operators.reconciliation import ReconciliationRule
+from operators.sources import SourceRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class Policy:
     stale: tuple[tuple[str, StaleRule], ...] = ()  # location -> rule
     bundles: tuple[Bundle, ...] = ()
     reconciliation: tuple[ReconciliationRule, ...] = ()
+    sources: SourceRules = field(default_factory=SourceRules)
     _by_name: dict[str, Channel] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from operators.dedup import SeenIds, stable_hash
+from operators.events import InventoryEvent
 
 
 class Reason(StrEnum):
@@ -22,6 +23,7 @@ class Reason(StrEnum):
     MISSING_DISPOSITION = "missing_disposition"
     UNDECODABLE = "undecodable"
     FUTURE_EVENT = "future_event"
+    UNAUTHORIZED_SOURCE = "unauthorized_source"  # the policy's `sources:` rules
     # Fold: decided against the key's state.
     CONFLICTING_DUPLICATE = "conflicting_duplicate"
     LATE_BEYOND_HORIZON = "late_beyond_horizon"
@@ -57,6 +59,23 @@ class Rejection:
     @property
     def applied(self) -> bool:
         return self.reason in APPLIED_REASONS
+
+    @classmethod
+    def of_event(cls, event: InventoryEvent, reason: Reason, detail: str) -> Rejection:
+        """A valid event's rejection, on its key and with its payload as sent."""
+        return cls(
+            reason=reason,
+            detail=detail,
+            payload=event.sent(),
+            event_id=event.event_id,
+            correlation_id=event.correlation_id,
+            origin=event.origin,
+            id_hash=event.id_hash,
+            digest=event.digest,
+            sku=event.sku,
+            location=event.location,
+            occurred_at=event.occurred_at,
+        )
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready record: top-level event_id, reason, detail and the payload."""

@@ -80,6 +80,10 @@ def _plan(args: argparse.Namespace, entries: list[dict[str, Any]], torn: int, ma
     from operators import Rejection, validate
     from operators.redrive import REDRIVABLE, select
     from operators.rejects import Reason
+    from operators.sources import SourceMode
+
+    policy = policy_arg(args)
+    sources = policy.sources if policy is not None else None
 
     reasons = frozenset(Reason(r) for r in args.reason) if args.reason else REDRIVABLE
     chosen = select(entries, reasons, args.since)
@@ -88,6 +92,10 @@ def _plan(args: argparse.Namespace, entries: list[dict[str, Any]], torn: int, ma
     verdicts: Counter[str] = Counter()
     for event in chosen.events:
         verdict = validate(event, master)
+        if sources and not isinstance(verdict, Rejection):
+            judged = sources.judge(verdict)
+            if judged is not None and judged.mode is SourceMode.REJECT:
+                verdict = judged.rejection(verdict)
         verdicts[verdict.reason.value if isinstance(verdict, Rejection) else "valid"] += 1
     again = Counter({k: n for k, n in verdicts.items() if k != "valid"})
     print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ def test_the_example_policy_loads_with_every_feature() -> None:
         ("ACCT-001", "WH-EAST", 200),
         ("ACCT-002", None, 100),
     ]
+    assert len(policy.sources.rules) == 7 and policy.sources.rules[-1].systems == frozenset()
     rule = policy.stale_rule("3PL-CENTRAL")
     assert rule is not None and rule.mode is StaleMode.CAP and rule.after_ms == 900_000 and rule.cap_units == 10
     assert policy.bundles[0].components == (("SKU-0100001", 1), ("SKU-0100002", 2))
@@ -94,21 +96,54 @@ def test_a_policy_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -> Non
 def test_a_reload_that_adds_a_channel_is_refused_and_the_running_policy_kept(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from connectors.policy_file import ControlEvents, _ControlPartition
+    from connectors.policy_file import ControlEvents, CurrentPolicy, _ControlPartition
 
     path = tmp_path / "policy.yaml"
     text = EXAMPLE.read_text()
     path.write_text(text)
     policy = load_policy(path)
-    events = ControlEvents()
-    part = _ControlPartition(path, policy, True, events)
+    current = CurrentPolicy(path, policy)
+    part = _ControlPartition(current, True, ControlEvents())
     part.next_batch()  # the watch list
     added = text.replace("channels:\n", "channels:\n  ebay:\n    locations: [WH-EAST]\n", 1)
     assert "ebay" in [c.name for c in parse_policy(added).channels]  # a valid policy on its own
     path.write_text(added.replace("2026-11-01", "2026-12-01", 1))
-    events.reload.set()
+    current.request()
     assert part.next_batch() == [] and part.policy is policy
     assert "policy reload refused, keeping version 2026-11-01: channels" in caplog.text
     path.write_text(text.replace("2026-11-01", "2026-12-02", 1))  # same channels: applied
-    events.reload.set()
+    current.request()
     assert part.next_batch() and part.policy.version == "2026-12-02"
+
+
+def test_a_reload_applies_source_rules_to_the_next_batch_only(tmp_path: Path) -> None:
+    from connectors.codec import Decoder
+    from connectors.policy_file import CurrentPolicy
+    from operators import ItemMaster, Posting, Rejection
+
+    path = tmp_path / "policy.yaml"
+    path.write_text("version: a\nchannels:\n  b2b: {}\n")
+    current = CurrentPolicy(path, load_policy(path))
+    decoder = Decoder(ItemMaster({}), policy=current.get)
+    count = {
+        "event_id": "c-1",
+        "event_type": "CYCLE_COUNT",
+        "sku": "SKU-1",
+        "location": "WH-EAST",
+        "quantity": 5,
+        "occurred_at": 1_780_000_000_000,
+        "source_system": "MARKETPLACE",
+    }
+
+    def decoded(event_id: str) -> type:
+        [(_, (_, item))] = decoder([(json.dumps({**count, "event_id": event_id}), "test")])  # type: ignore[misc]
+        return type(item)
+
+    assert decoded("c-1") is Posting
+    path.write_text("version: b\nchannels:\n  b2b: {}\nsources:\n  - {events: [CYCLE_COUNT], systems: [WMS]}\n")
+    assert decoded("c-2") is Posting  # not reloaded yet
+    current.request()
+    assert decoded("c-3") is Rejection and current.get().version == "b"
+    path.write_text("version: c\nchannels:\n  b2b: {}\nsources: {}\n")  # invalid: refused, rules kept
+    current.request()
+    assert decoded("c-4") is Rejection and current.get().version == "b"

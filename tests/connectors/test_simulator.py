@@ -22,6 +22,7 @@ def test_a_distributor_in_life() -> None:
     types = Counter(r["event_type"] for r in rows)
     assert set(types) == {t.value for t in EventType}  # every event type occurs
     assert {r["channel"] for r in rows if r["channel"]} == {"dtc", "amazon", "b2b", "edi"}
+    assert any(r["event_type"] == "CYCLE_COUNT" and r["source_system"] == "MARKETPLACE" for r in rows)
     item_master = ItemMaster({(s, u): f for s, u, f in sim.item_master_rows()})
     ledgers: dict[tuple[str, str], KeyLedger] = {}
     reasons: Counter[Reason] = Counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,26 +88,52 @@ def test_unknown_registry_id_is_a_wire_error() -> None:
         AvroWire(schemas.INVENTORY_EVENT, registry.url).decode(b"\x00\x00\x00\x00\x09\x02")
 
 
-def test_a_reconciliation_record_of_v1_reads_under_v2() -> None:
-    """v2 added the `adopted` status: records written before it still read (a replica that
-    upgrades mid-topic), and a v2 reader's own records round-trip."""
-    v1 = schemas.versions(schemas.RECONCILIATION_RECORD)[0]
-    record = {
-        "event_id": "b-1",
-        "sku": "SKU-1",
-        "location": "WH-A",
-        "source_system": "ERP",
-        "bucket": "on_hand",
-        "reported": 50,
-        "computed": 95,
-        "delta": -45,
-        "status": "divergent",
-        "tolerance": "0 units or 0%",
-        "as_of": 1_780_000_000_000,
-        "version": 3,
-        "correlation_id": None,
-    }
-    wire = AvroWire(schemas.RECONCILIATION_RECORD)
+_RECONCILED = {
+    "event_id": "b-1",
+    "sku": "SKU-1",
+    "location": "WH-A",
+    "source_system": "ERP",
+    "bucket": "on_hand",
+    "reported": 50,
+    "computed": 95,
+    "delta": -45,
+    "status": "divergent",
+    "tolerance": "0 units or 0%",
+    "as_of": 1_780_000_000_000,
+    "version": 3,
+    "correlation_id": None,
+}
+_ANOMALY = {
+    "event_id": "e-1",
+    "reason": "oversold",
+    "sku": "SKU-1",
+    "location": "WH-A",
+    "event_type": "RESERVATION_CREATED",
+    "subject": "available",
+    "figure": -3,
+    "quantity": 5,
+    "detail": "open reservations exceed sellable by 3",
+    "before": {"sellable": 2, "reserved": 0, "picked": 0, "quarantine": 0, "damaged": 0, "in_transit": 0},
+    "after": {"sellable": 2, "reserved": 5, "picked": 0, "quarantine": 0, "damaged": 0, "in_transit": 0},
+    "status": "open",
+    "as_of": 1_780_000_000_000,
+    "version": 1,
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "record", "added"),
+    [
+        (schemas.RECONCILIATION_RECORD, _RECONCILED, {"status": "adopted"}),  # v2 added the `adopted` status
+        (schemas.ANOMALY_RECORD, _ANOMALY, {"reason": "unauthorized_source", "subject": "source_system"}),
+    ],
+)
+def test_a_record_of_v1_reads_under_v2(name: str, record: dict[str, Any], added: dict[str, Any]) -> None:
+    """Records written before a symbol was added still read (a replica that upgrades
+    mid-topic), and the new version's own records round-trip."""
+    v1 = schemas.versions(name)[0]
+    assert v1["skuflow.version"] == 1 and schemas.load(name)["skuflow.version"] == 2
+    wire = AvroWire(name)
     assert wire.decode(wire.encode_single_object(record, schema=v1)) == record
-    adopted = {**record, "status": "adopted"}
-    assert wire.decode(wire.encode_single_object(adopted)) == adopted
+    new = {**record, **added}
+    assert wire.decode(wire.encode_single_object(new)) == new

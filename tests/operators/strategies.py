@@ -27,6 +27,7 @@ from operators import (
 )
 from operators.fold import account_delta
 from operators.ledger import BatchOutcome, NativeLedgers
+from operators.sources import SourceMode, SourceRule, SourceRules
 
 SKUS = ["SKU-1", "SKU-2"]
 LOCATIONS = ["WH-A", "WH-B", "WH-C"]
@@ -34,20 +35,29 @@ ORDERS = ["O-1", "O-2", "O-3"]
 T0 = 1_780_000_000_000
 ITEM_MASTER = ItemMaster({("SKU-1", "CS"): 12, ("SKU-2", "CS"): 6})
 ADOPT_AT = "WH-B"  # where the tests' policy adopts balance snapshots
+# and the source rule that flags what OMS sends to WH-C (mode flag: applied, an anomaly)
+FLAGGING = SourceRules((SourceRule(frozenset({"WMS", "ERP"}), None, ("WH-C",), SourceMode.FLAG),))
 
 
 def adopting(event: InventoryEvent) -> bool:
     return event.event_type is EventType.BALANCE_SNAPSHOT and event.location == ADOPT_AT
 
 
+def flagging(event: InventoryEvent) -> bool:
+    return FLAGGING.judge(event) is not None
+
+
 def routed(raw: dict[str, Any]) -> list[tuple[str | None, Any]]:
-    """`route(validate(raw))` with balance snapshots at ADOPT_AT adopted, as the decoder marks them."""
-    return [(k, adopted(i)) for k, i in route(validate(raw, ITEM_MASTER))]
+    """`route(validate(raw))` marked as the decoder marks it: balance snapshots at ADOPT_AT
+    adopted, what FLAGGING flags flagged."""
+    return [(k, marked(i)) for k, i in route(validate(raw, ITEM_MASTER))]
 
 
-def adopted(item: Any) -> Any:
-    if isinstance(item, Posting) and adopting(item.event):
-        return item._replace(adopt=True)
+def marked(item: Any) -> Any:
+    if isinstance(item, Posting) and not item.counterpart:
+        event = item.event
+        if adopting(event) or flagging(event):
+            return item._replace(adopt=adopting(event), flagged=flagging(event))
     return item
 
 
@@ -84,7 +94,7 @@ def sorted_postings(log: list[dict[str, Any]]) -> list[Posting]:
         if isinstance(result, InventoryEvent):
             by_id.setdefault(result.event_id, result)
     events = sorted(by_id.values(), key=lambda e: e.order_key)
-    return [p for e in events for p in postings(e, adopting(e))]
+    return [marked(p) for e in events for p in postings(e)]
 
 
 @st.composite

@@ -13,6 +13,7 @@ pub const OVER_RELEASE: u8 = 2;
 pub const OVER_PICK: u8 = 3;
 pub const OVER_SHIP: u8 = 4;
 pub const OVERSOLD: u8 = 5;
+pub const UNAUTHORIZED_SOURCE: u8 = 6;
 
 /// `operators.anomalies.Finding`: reason code, subject, figure.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -50,6 +51,7 @@ fn finding(reason: u8, subject: &str, figure: i64) -> Finding {
 pub fn detect(before: &Before, m: &Move, after: &State) -> Vec<Finding> {
     let mut out = Vec::new();
     if m.counterpart || (m.event_type == BALANCE_SNAPSHOT && !m.adopt) {
+        flag(&mut out, m);
         return out;
     }
     let now = after.quantities();
@@ -92,5 +94,13 @@ pub fn detect(before: &Before, m: &Move, after: &State) -> Vec<Finding> {
             after.sellable - after.reserved,
         ));
     }
+    flag(&mut out, m);
     out
+}
+
+/// The finding of a posting from a source the policy flags (always last: reason order).
+fn flag(out: &mut Vec<Finding>, m: &Move) {
+    if m.flagged {
+        out.push(finding(UNAUTHORIZED_SOURCE, "source_system", 0));
+    }
 }

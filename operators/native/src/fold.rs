@@ -33,7 +33,9 @@ const RESTOCK: u8 = 1;
 const REFURBISH: u8 = 2;
 const DISPOSED_DAMAGED: u8 = 3;
 const COUNTERPART: u8 = 0x80;
-const ADOPT: u8 = 0x08; // in the status nibble (statuses use its low two bits)
+// in the status nibble (statuses use its low two bits):
+const FLAGGED: u8 = 0x04; // from a source the policy flags as not authoritative for it
+const ADOPT: u8 = 0x08; // an adopted balance snapshot
 const SELLABLE: u8 = 1;
 
 pub type Accounts = Vec<(String, i64)>;
@@ -63,6 +65,8 @@ pub struct Move {
     pub counterpart: bool,
     /// A balance snapshot whose figure becomes the bucket's (the policy's `adopt`).
     pub adopt: bool,
+    /// From a source the policy's `sources:` flag as not authoritative for it.
+    pub flagged: bool,
 }
 
 /// `operators.fold.Buckets`.
@@ -298,7 +302,8 @@ pub fn encode(out: &mut Vec<u8>, key: &OrderKey, m: &Move) {
     out.extend_from_slice(&key.1.to_le_bytes());
     out.extend_from_slice(&m.qty.to_le_bytes());
     out.push(m.event_type | if m.counterpart { COUNTERPART } else { 0 });
-    out.push(m.status | if m.adopt { ADOPT } else { 0 } | (m.disposition << 4));
+    let marks = if m.adopt { ADOPT } else { 0 } | if m.flagged { FLAGGED } else { 0 };
+    out.push(m.status | marks | (m.disposition << 4));
     for part in [key.2.as_bytes(), oid, acc] {
         out.extend_from_slice(&(part.len() as u32).to_le_bytes());
     }
@@ -361,10 +366,11 @@ pub fn decode(blob: &[u8], mut offset: usize) -> Result<Vec<Entry>, String> {
             qty: i64_at(blob, at + 16),
             order_id: oid,
             account_id: acc,
-            status: sub & 0x07,
+            status: sub & 0x03,
             disposition: sub >> 4,
             counterpart: op & COUNTERPART != 0,
             adopt: sub & ADOPT != 0,
+            flagged: sub & FLAGGED != 0,
         };
         if m.event_type > 13 || m.status > 3 || m.disposition > 4 {
             return Err("a history entry has an unknown code".to_owned());

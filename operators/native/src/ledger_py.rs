@@ -286,6 +286,7 @@ impl Ledger {
         let e = event.downcast::<PyTuple>()?;
         let counterpart: bool = item.get_item(1)?.extract()?;
         let adopt: bool = item.len() > 2 && item.get_item(2)?.extract()?;
+        let flagged: bool = item.len() > 3 && item.get_item(3)?.extract()?;
         let k = &self.kit;
         let event_type = code_of(&k.event_types, &e.get_item(1)?)?;
         if event_type == 0 {
@@ -309,6 +310,7 @@ impl Ledger {
                     disposition: 0,
                     counterpart,
                     adopt,
+                    flagged,
                 }
             } else {
                 Move {
@@ -320,6 +322,7 @@ impl Ledger {
                     disposition: code_of(&k.dispositions, &e.get_item(17)?)?,
                     counterpart,
                     adopt: false,
+                    flagged,
                 }
             },
             id_hash: e.get_item(20)?.extract()?,

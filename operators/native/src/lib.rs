@@ -160,7 +160,7 @@ impl RecordDecoder {
             .call1((self.event_cls.bind(py), PyTuple::new(py, values)?))
     }
 
-    /// `(group, (sku|location, Posting(event, counterpart, False)))`, as `route` and `group_of` make it.
+    /// `(group, (sku|location, Posting(event, counterpart, False, False)))`, as `route` and `group_of` make it.
     fn routed<'py>(
         &self,
         py: Python<'py>,
@@ -173,10 +173,10 @@ impl RecordDecoder {
         let group =
             self.groups[crc32fast::hash(key.as_bytes()) as usize % self.groups.len()].bind(py);
         let flag = PyBool::new(py, counterpart).to_owned().into_any();
-        let adopt = PyBool::new(py, false).to_owned().into_any(); // the shell's to decide
+        let no = PyBool::new(py, false).to_owned().into_any(); // adopt and flagged: the shell's to decide
         let posting = self.tuple_new.bind(py).call1((
             self.posting_cls.bind(py),
-            PyTuple::new(py, [event.clone(), flag, adopt])?,
+            PyTuple::new(py, [event.clone(), flag, no.clone(), no])?,
         ))?;
         let inner = PyTuple::new(py, [PyString::new(py, &key).into_any(), posting])?;
         PyTuple::new(py, [group.clone().into_any(), inner.into_any()])
