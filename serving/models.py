@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from operators.anomalies import Anomaly as AnomalyReason
+
 MAX_BATCH = 1000
 
 
@@ -156,11 +158,11 @@ class Anomaly(BaseModel):
     """A valid event that left the books impossible or suspicious (applied as sent, never clamped)."""
 
     event_id: str
-    reason: Literal["negative_bucket", "unknown_order", "over_release", "over_pick", "over_ship", "oversold"]
+    reason: AnomalyReason
     sku: str
     location: str
     event_type: str
-    subject: str = Field(description='The bucket, the order id, or "available".')
+    subject: str = Field(description='The bucket, the order id, "available", or "source_system".')
     figure: int = Field(
         description="The bucket after (negative), the order's open or the picked units before, "
         "or available before its floor (sellable - reserved)."
