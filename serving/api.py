@@ -26,6 +26,8 @@ from starlette.exceptions import HTTPException
 
 from operators.anomalies import Anomaly as AnomalyReason
 from operators.routing import join_parts, split_parts
+from serving.auth import Authenticate, granted, scoped
+from serving.keys import ADMIN, INVENTORY_READ, Keyring
 from serving.models import (
     MAX_BATCH,
     AnomalyPage,
@@ -164,7 +166,14 @@ class _FastGet:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             parts = scope["path"].split("/")
-            if len(parts) == 5 and parts[1] == "v1" and parts[2] == "availability" and parts[3] and parts[4]:
+            if (
+                len(parts) == 5
+                and parts[1] == "v1"
+                and parts[2] == "availability"
+                and parts[3]
+                and parts[4]
+                and granted(scope, INVENTORY_READ)
+            ):
                 start = time.perf_counter()
                 store = self.holder.get("store")
                 body = store.get(segment(parts[3]), segment(parts[4])) if store is not None else None
@@ -216,8 +225,14 @@ def _batch(skus: list[str], lookup: Callable[[str], bytes | None]) -> Response:
     return Response(body, media_type=_JSON)
 
 
-_READ_ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such key"}}
-_BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+Responses = dict[int | str, dict[str, Any]]
+_READ_ERRORS: Responses = {404: {"model": Problem, "description": "No such key"}}
+_AUTH_ERRORS: Responses = {
+    401: {"model": Problem, "description": "No API key, or one the keys file does not hold"},
+    403: {"model": Problem, "description": "The key does not hold the route's scope"},
+    429: {"model": Problem, "description": "The key is over its rate limit (see Retry-After)"},
+}
+_BODY_ERRORS: Responses = {
     400: {"model": Problem, "description": "The body is not UTF-8"},
     413: {"model": Problem, "description": f"The body is over {MAX_BODY} bytes"},
     415: {"model": Problem, "description": "The body is not a JSON object"},
@@ -225,11 +240,23 @@ _BODY_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastAPI:
+def create_app(state_dir: str | Path, store: StoreReader | None = None, keyring: Keyring | None = None) -> FastAPI:
     """The API over `<state_dir>/store`, read through `store` when given (a replica's
-    reader beside its writer), else through a secondary instance of its own."""
+    reader beside its writer), else through a secondary instance of its own. With a
+    `keyring`, every route but /healthz needs a key holding its scope (serving.auth)."""
     store_path = Path(state_dir) / "store"
     holder: dict[str, StoreReader] = {}
+
+    def guarded(needed: str, responses: Responses | None = None) -> dict[str, Any]:
+        """A route's scope: required and documented with a keyring, nothing without."""
+        if keyring is None:
+            return {"responses": responses or {}}
+        return {
+            "responses": {**(responses or {}), **_AUTH_ERRORS},
+            "dependencies": [scoped(needed, segment)],
+            "description": f"Needs an API key holding scope `{needed}` (or `admin`).",
+            "openapi_extra": {"x-required-scope": needed},
+        }
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -250,6 +277,8 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     app.add_middleware(_BodyLimit)
     app.add_middleware(_Metrics)
     app.add_middleware(_FastGet, holder=holder)  # hits never reach the stack below
+    if keyring is not None:
+        app.add_middleware(Authenticate, keyring=keyring, problem=problem)  # before any route, the fast one too
     app.add_middleware(_RawSegments)  # outermost: every route sees the path as encoded
 
     @app.exception_handler(RequestValidationError)
@@ -269,7 +298,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/availability/{sku}/{location}",
         response_model=Snapshot,
-        responses=_READ_ERRORS,
+        **guarded(INVENTORY_READ, _READ_ERRORS),
         summary="Availability of one SKU at one location",
     )
     async def one(sku: str, location: str) -> Response:
@@ -282,7 +311,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/availability/{sku}",
         response_model=SkuAvailability,
-        responses=_READ_ERRORS,
+        **guarded(INVENTORY_READ, _READ_ERRORS),
         summary="Availability of one SKU at every location, with totals",
     )
     async def by_sku(sku: str) -> Response:
@@ -295,7 +324,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.post(
         "/v1/availability:batch",
         response_model=BatchResponse,
-        responses=_BODY_ERRORS,
+        **guarded(INVENTORY_READ, _BODY_ERRORS),
         summary=f"Availability of up to {MAX_BATCH} SKUs",
     )
     async def batch(request: BatchRequest) -> Response:
@@ -305,7 +334,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/channels/{channel}/availability/{sku}",
         response_model=ChannelFigure,
-        responses=_READ_ERRORS,
+        **guarded("channel:{channel}", _READ_ERRORS),
         summary="What one channel may sell of one SKU",
     )
     async def channel_one(channel: str, sku: str) -> Response:
@@ -318,7 +347,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.post(
         "/v1/channels/{channel}/availability:batch",
         response_model=ChannelBatchResponse,
-        responses=_BODY_ERRORS,
+        **guarded("channel:{channel}", _BODY_ERRORS),
         summary=f"What one channel may sell of up to {MAX_BATCH} SKUs",
     )
     async def channel_batch(channel: str, request: BatchRequest) -> Response:
@@ -329,7 +358,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/accounts/{account}/availability/{sku}",
         response_model=ChannelFigure,
-        responses=_READ_ERRORS,
+        **guarded("account:{account}", _READ_ERRORS),
         summary="What one account may buy of one SKU: its channel's pool plus its ring-fenced stock",
     )
     async def account_one(account: str, sku: str) -> Response:
@@ -345,7 +374,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/skus",
         response_model=SkuPage,
-        responses={422: {"model": InvalidRequest}},
+        **guarded(INVENTORY_READ, {422: {"model": InvalidRequest}}),
         summary="SKUs with availability, paged in SKU order",
     )
     async def skus(
@@ -359,7 +388,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/reconciliation/{sku}/{location}",
         response_model=KeyReconciliation,
-        responses=_READ_ERRORS,
+        **guarded(INVENTORY_READ, _READ_ERRORS),
         summary="Each balance snapshot of one key against skuflow's figure at its place in event order",
     )
     async def reconciliation_one(sku: str, location: str) -> Response:
@@ -372,7 +401,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/reconciliation",
         response_model=ReconciliationPage,
-        responses={422: {"model": InvalidRequest}},
+        **guarded(INVENTORY_READ, {422: {"model": InvalidRequest}}),
         summary="Reconciliation records, filtered, paged in (sku, location, event id) order",
     )
     async def reconciliations(
@@ -390,7 +419,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/changes/{sku}/{location}",
         response_model=KeyChanges,
-        responses={**_READ_ERRORS, 422: {"model": InvalidRequest}},
+        **guarded(INVENTORY_READ, {**_READ_ERRORS, 422: {"model": InvalidRequest}}),
         summary="The change log of one key: buckets before and after each change, and the events behind it",
     )
     async def changes_one(
@@ -409,7 +438,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/anomalies/{sku}/{location}",
         response_model=KeyAnomalies,
-        responses=_READ_ERRORS,
+        **guarded(INVENTORY_READ, _READ_ERRORS),
         summary="The anomalies of one key's events (open, or cleared by events that arrived later)",
     )
     async def anomalies_one(sku: str, location: str) -> Response:
@@ -422,7 +451,7 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
     @app.get(
         "/v1/anomalies",
         response_model=AnomalyPage,
-        responses={422: {"model": InvalidRequest}},
+        **guarded(INVENTORY_READ, {422: {"model": InvalidRequest}}),
         summary="Anomaly records, filtered, paged in (sku, location, event id, reason) order",
     )
     async def anomalies(
@@ -437,12 +466,12 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None) -> FastA
         keep = _matching(location=location, reason=reason, status=status)
         return _page(holder["store"].anomalies, 4, after, limit, keep)
 
-    @app.get("/healthz", response_model=Health, summary="Liveness and store path")
+    @app.get("/healthz", response_model=Health, summary="Whether the service is up (no key needed)")
     async def healthz() -> Response:
         holder["store"].catch_up()
-        return JSONResponse({"status": "ok", "store": str(store_path)})
+        return JSONResponse({"status": "ok"})
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response, **guarded(ADMIN))
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -472,5 +501,7 @@ def _page(read: Any, parts: int, after: str | None, limit: int, keep: Any) -> Re
 
 
 def app_from_env() -> FastAPI:
-    """The app over $SKUFLOW_STATE_DIR: what each of `skuflow serve --workers N` imports."""
-    return create_app(os.environ["SKUFLOW_STATE_DIR"])
+    """The app over $SKUFLOW_STATE_DIR (keys from $SKUFLOW_API_KEYS, when set): what each
+    of `skuflow serve --workers N` imports."""
+    keys = os.environ.get("SKUFLOW_API_KEYS")
+    return create_app(os.environ["SKUFLOW_STATE_DIR"], keyring=Keyring(Path(keys)) if keys else None)

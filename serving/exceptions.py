@@ -5,3 +5,7 @@ from operators.exceptions import SkuflowError
 
 class StoreError(SkuflowError):
     """The RocksDB store cannot be opened or read."""
+
+
+class KeysError(SkuflowError):
+    """The API keys file cannot be read, is not valid, or a `skuflow keys` change cannot be made."""

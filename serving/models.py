@@ -89,8 +89,7 @@ class InvalidRequest(Problem):
 
 
 class Health(BaseModel):
-    status: str
-    store: str
+    status: Literal["ok"]
 
 
 class ChannelFigure(BaseModel):

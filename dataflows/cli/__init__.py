@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from dataflows.cli import files, kafka, redrive, serving, up
+from dataflows.cli import files, kafka, keys, redrive, serving, up
 from operators.exceptions import SkuflowError
 
 
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         "into exact per sku x location snapshots, served from RocksDB.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (up, files, redrive, serving, kafka):
+    for group in (up, files, redrive, serving, keys, kafka):
         group.add_parsers(sub)
     return parser
 

@@ -21,6 +21,7 @@ from dataflows.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from serving.keys import Keyring
     from serving.replica import Materializer
     from serving.store import StoreWriter
 
@@ -65,12 +66,31 @@ def _record_topics(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, default=topic, help=f"{what} topic, if present ({topic})")
 
 
+def _keyring(args: argparse.Namespace) -> Keyring | None:
+    """The API keys to require, or None (said in one line: the API is then open)."""
+    from serving.keys import Keyring
+
+    if args.api_keys is None:
+        print(
+            "skuflow serve: no --api-keys: the API is open to anyone who can reach it "
+            f"(http{'s' if args.ssl_certfile else ''}://{args.host}:{args.port})",
+            file=sys.stderr,
+        )
+        return None
+    keyring = Keyring(args.api_keys)  # a missing or invalid file: one line, here
+    print(f"skuflow serve: {len(keyring)} API keys from {args.api_keys}; requests need one", file=sys.stderr)
+    return keyring
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from serving.api import create_app
     from serving.exceptions import StoreError
     from serving.store import StoreReader
+
+    keyring = _keyring(args)
+    tls = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
 
     replicas: list[threading.Thread] = []
     stop = threading.Event()
@@ -86,6 +106,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             StoreReader(args.state_dir / "store").close()
         if args.workers > 1:  # worker processes import the app; each opens its own secondary
             os.environ["SKUFLOW_STATE_DIR"] = str(args.state_dir)
+            if args.api_keys is not None:
+                os.environ["SKUFLOW_API_KEYS"] = str(args.api_keys)
             uvicorn.run(
                 "serving.api:app_from_env",
                 factory=True,
@@ -94,10 +116,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 port=args.port,
                 log_level=args.log_level,
                 access_log=False,
+                **tls,
             )
         else:
-            app = create_app(args.state_dir, StoreReader.beside(store) if store is not None else None)
-            uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+            app = create_app(args.state_dir, StoreReader.beside(store) if store is not None else None, keyring)
+            uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, **tls)
     except StoreError as exc:
         raise SystemExit(f"skuflow: {exc}") from None
     finally:
@@ -151,6 +174,14 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
     _record_topics(serve)
     serve.add_argument("--schema-registry", help="schema registry URL, for Confluent-framed snapshots")
+    serve.add_argument(
+        "--api-keys",
+        type=Path,
+        help="keys file (skuflow keys add): every route but /healthz needs a key holding its scope; "
+        "re-read when it changes. Without it the API is open",
+    )
+    serve.add_argument("--ssl-certfile", type=Path, help="TLS certificate (PEM): serve HTTPS")
+    serve.add_argument("--ssl-keyfile", type=Path, help="TLS private key (PEM), with --ssl-certfile")
     serve.set_defaults(func=cmd_serve)
 
     materialize = sub.add_parser(

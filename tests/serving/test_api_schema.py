@@ -16,6 +16,7 @@ from operators import AvailabilitySnapshot, Buckets, EventType
 from operators.anomalies import Anomaly, AnomalyCheck, AnomalyRecord
 from operators.changes import Change
 from serving.api import create_app
+from serving.keys import Keyring, add_key
 from serving.store import StoreWriter
 
 _DIR = Path(tempfile.mkdtemp(prefix="skuflow-schemathesis-"))
@@ -71,7 +72,7 @@ def _change(sku: str, location: str, version: int) -> dict[str, Any]:
     return Change.of((version - 1, 0, 0, 0, 0, 0), snapshot, ["e-1"], 1_780_000_000_002).to_dict()
 
 
-def _app() -> Any:
+def _app(keyring: Keyring | None = None) -> Any:
     writer = StoreWriter(_DIR / "store")
     writer.put_snapshots([_snapshot(s, loc, 9) for s in ("0", "SKU-1", "A/B", "") for loc in ("0", "WH-A") if s])
     writer.put_publications([_publication("0", "0", None), _publication("SKU-1", "b2b", "ACME")])
@@ -80,10 +81,26 @@ def _app() -> Any:
     writer.put_changes([_change(s, loc, v) for s, loc in (("0", "0"), ("SKU-1", "WH-A")) for v in (1, 2)])
     writer.flush()
     writer.close()
-    return create_app(_DIR)
+    return create_app(_DIR, keyring=keyring)
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
+_KEYS = _DIR / "keys.json"
+_READER = add_key(_KEYS, "reader", ["inventory:read", "channel:0"])
+keyed_schema = schemathesis.openapi.from_asgi("/openapi.json", _app(Keyring(_KEYS)))
+
+
+@keyed_schema.auth()
+class _Reader:
+    """The key schemathesis sends (its own mutations of the header aside)."""
+
+    def get(self, case: Any, context: Any) -> str:
+        return _READER
+
+    def set(self, case: Any, data: str, context: Any) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+
 load_all_checks()
 EVERY_CHECK = CHECKS.get_all()
 
@@ -91,4 +108,13 @@ EVERY_CHECK = CHECKS.get_all()
 @schema.parametrize()
 @settings(max_examples=100, deadline=None)
 def test_the_api_keeps_its_openapi_contract(case: Any) -> None:
+    case.call_and_validate(checks=EVERY_CHECK)
+
+
+@keyed_schema.parametrize()
+@settings(max_examples=60, deadline=None)
+def test_the_api_with_keys_keeps_its_openapi_contract(case: Any) -> None:
+    """With keys required: a key with some scopes gets 200/403 (both documented) for any
+    request, and a request schemathesis sends without one or with a broken one 401;
+    every check, the one that the API refuses a request without a key included."""
     case.call_and_validate(checks=EVERY_CHECK)
