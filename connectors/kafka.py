@@ -27,6 +27,7 @@ from prometheus_client import Gauge
 
 from connectors.codec import RawRecord
 from connectors.exceptions import ConnectorError
+from connectors.kafka_config import Brokers, as_brokers
 from serving.replica import FETCH_CONFIG
 
 log = logging.getLogger(__name__)
@@ -47,26 +48,57 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def reachable(bootstrap: str, timeout_s: float = 10) -> AdminClient:
-    """An admin client of a broker that answers within `timeout_s`, else one ConnectorError
-    (librdkafka's own retries and log lines stay quiet meanwhile)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, "log.connection.close": False})
-    try:
-        admin.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        raise ConnectorError(
-            f"no Kafka broker answered at {bootstrap} within {timeout_s:g} s ({exc.args[0].str()}): "
-            "check --bootstrap and that the broker is up (make kafka-up starts a local one)"
-        ) from None
-    return admin
+@dataclass(frozen=True)
+class Durability:
+    """How topics skuflow creates are replicated: 1 and no `min.insync.replicas` fit a
+    single-node broker; a production cluster wants 3 and 2 (with acks=all, a write then
+    survives the loss of one broker)."""
+
+    replication_factor: int = 1
+    min_insync_replicas: int | None = None
 
 
-def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30) -> dict[str, int]:
+def reachable(brokers: Brokers | str, timeout_s: float = 10) -> AdminClient:
+    """An admin client of a cluster that answers within `timeout_s`, else one ConnectorError
+    that says why (no broker, or credentials refused: said at once); librdkafka's own
+    retries and log lines stay quiet meanwhile."""
+    b = as_brokers(brokers)
+    errors: list[KafkaError] = []
+    admin = AdminClient(b.client(log_level=0, **{"log.connection.close": False}, error_cb=errors.append))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            admin.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
+            return admin
+        except KafkaException as exc:
+            admin.poll(0)  # serves the errors librdkafka met meanwhile
+            refused = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+            if refused:
+                raise ConnectorError(
+                    f"Kafka at {b} refused the credentials ({b.redact(refused[0].str())}): check the sasl.* "
+                    "and ssl.* settings of --kafka-config"
+                ) from None
+            if time.monotonic() >= deadline:
+                raise ConnectorError(
+                    f"no Kafka broker answered at {b} within {timeout_s:g} s ({b.redact(exc.args[0].str())}): "
+                    "check --bootstrap and that the broker is up (make kafka-up starts a local one)"
+                ) from None
+
+
+def ensure_topics(
+    brokers: Brokers | str, specs: list[TopicSpec], timeout_s: float = 30, durability: Durability = Durability()
+) -> dict[str, int]:
     """Create missing topics; returns every topic's partition count. A broker that does not
     answer within 10 s is a ConnectorError."""
-    admin = reachable(bootstrap)
+    admin = reachable(brokers)
     existing = admin.list_topics(timeout=timeout_s).topics
-    missing = [NewTopic(s.name, s.partitions, 1, config=s.config) for s in specs if s.name not in existing]
+    isr = durability.min_insync_replicas
+    extra = {"min.insync.replicas": str(isr)} if isr is not None else {}
+    missing = [
+        NewTopic(s.name, s.partitions, durability.replication_factor, config={**s.config, **extra})
+        for s in specs
+        if s.name not in existing
+    ]
     if missing:
         for name, future in admin.create_topics(missing, operation_timeout=timeout_s).items():
             try:
@@ -210,9 +242,14 @@ class KafkaEventSource(FixedPartitionedSource[RawRecord, int | None]):
     `until_end` stops at the end of each partition; `stop` ends the input early."""
 
     def __init__(
-        self, bootstrap: str, topic: str, until_end: bool = False, stop: Event | None = None, batch_size: int = 2000
+        self,
+        brokers: Brokers | str,
+        topic: str,
+        until_end: bool = False,
+        stop: Event | None = None,
+        batch_size: int = 2000,
     ) -> None:
-        self._bootstrap = bootstrap
+        self._brokers = as_brokers(brokers)
         self._topic = topic
         self._until_end = until_end
         self._stop = stop
@@ -222,7 +259,7 @@ class KafkaEventSource(FixedPartitionedSource[RawRecord, int | None]):
 
     def list_parts(self) -> list[str]:
         """`<partition>-<topic>`, as Bytewax's KafkaSource names them (so resume states carry over)."""
-        topics = AdminClient({"bootstrap.servers": self._bootstrap}).list_topics(self._topic, timeout=30).topics
+        topics = AdminClient(self._brokers.client()).list_topics(self._topic, timeout=30).topics
         meta = topics.get(self._topic)
         if meta is None or meta.error is not None or not meta.partitions:
             raise ConnectorError(f"Kafka topic {self._topic!r} not found: {meta.error if meta else 'no metadata'}")
@@ -237,14 +274,15 @@ class KafkaEventSource(FixedPartitionedSource[RawRecord, int | None]):
         with self._lock:
             shared = self._shared.get(worker)
             if shared is None:
-                config = {
-                    "bootstrap.servers": self._bootstrap,
-                    "group.id": "skuflow-unused",  # offsets live in Bytewax's recovery, not a group
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": self._until_end,
-                    "statistics.interval.ms": 1000,
-                    **FETCH_CONFIG,
-                }
+                config = self._brokers.client(
+                    **{
+                        "group.id": "skuflow-unused",  # offsets live in Bytewax's recovery, not a group
+                        "enable.auto.commit": False,
+                        "enable.partition.eof": self._until_end,
+                        "statistics.interval.ms": 1000,
+                        **FETCH_CONFIG,
+                    }
+                )
                 shared = self._shared[worker] = _SharedConsumer(config, self._topic, self._batch_size)
         shared.add(partition, OFFSET_BEGINNING if resume_state is None else resume_state)
 
@@ -259,23 +297,23 @@ class KafkaEventSource(FixedPartitionedSource[RawRecord, int | None]):
 Encode = Callable[[Any], tuple[bytes | None, bytes]]
 
 
-def producer_config(bootstrap: str) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
+def producer_config(brokers: Brokers | str) -> dict[str, Any]:
+    own = {
         "enable.idempotence": True,
         "acks": "all",
         "delivery.timeout.ms": 60_000,  # bounded retries: give up (and fail) after a minute
         "linger.ms": 2,  # with 2 ms fetch waits (serving.replica.FETCH_CONFIG): see there
         "compression.type": "lz4",
     }
+    return as_brokers(brokers).client(**own)
 
 
 class _SharedProducer:
     """The one producer of a sink's lanes in this process, made when the first lane is
     built (librdkafka producers are thread-safe)."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self._config = producer_config(bootstrap)
+    def __init__(self, brokers: Brokers | str) -> None:
+        self._config = producer_config(brokers)
         self._producer: Producer | None = None
         self._lock = Lock()
 
@@ -344,8 +382,8 @@ class KafkaRecordSink(FixedPartitionedSink[Any, None]):
     """Produce `(key, value)` stream items to `topic`; lane i writes Kafka partition i,
     so every key always lands in the same partition, in order."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int, encode: Encode) -> None:
-        self._producer = _SharedProducer(bootstrap)
+    def __init__(self, brokers: Brokers | str, topic: str, partitions: int, encode: Encode) -> None:
+        self._producer = _SharedProducer(brokers)
         self._topic = topic
         self._partitions = partitions
         self._encode = encode
@@ -361,8 +399,8 @@ class KafkaChannelSink(FixedPartitionedSink[Any, None]):
     """Channel publications, each to its channel's topic (one lane per channel, keyed by
     channel): so a slow channel topic only ever backs up its own lane."""
 
-    def __init__(self, bootstrap: str, channels: list[str], encode: Encode) -> None:
-        self._config = producer_config(bootstrap)
+    def __init__(self, brokers: Brokers | str, channels: list[str], encode: Encode) -> None:
+        self._config = producer_config(brokers)
         self._channels = sorted(channels)
         self._encode = encode
 
@@ -376,10 +414,11 @@ class KafkaChannelSink(FixedPartitionedSink[Any, None]):
         return _Lane(Producer(self._config), channel_topic(for_part), -1, self._encode)  # a producer per channel
 
 
-def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60) -> list[bytes]:
+def read_to_end(brokers: Brokers | str, topic: str, timeout_s: float = 60) -> list[bytes]:
     """Every message value of `topic`, from the beginning to the end it had when asked (for
     tools such as a re-drive; the dataflow reads through `KafkaEventSource`)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "skuflow-tool", "enable.auto.commit": False})
+    reachable(brokers)
+    consumer = Consumer(as_brokers(brokers).client(**{"group.id": "skuflow-tool", "enable.auto.commit": False}))
     try:
         meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
         if meta is None or meta.error is not None:
@@ -411,14 +450,14 @@ def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60) -> list[bytes
 
 
 def produce_all(
-    bootstrap: str,
+    brokers: Brokers | str,
     topic: str,
     messages: Any,
     headers: list[tuple[str, bytes]] | None = None,
 ) -> int:
     """Produce `messages` ((key, value) pairs) to `topic` idempotently and wait for every
     delivery; ConnectorError names how many were not delivered. Returns how many were sent."""
-    producer = Producer(producer_config(bootstrap))
+    producer = Producer(producer_config(brokers))
     failures: list[str] = []
 
     def delivered(err: Any, msg: Any) -> None:

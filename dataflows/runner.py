@@ -28,6 +28,7 @@ from connectors.avro import rejected_record
 from connectors.durable import atomic_write, fsync_path
 from connectors.files import PerKeyFileSink, RecordFileSink
 from connectors.kafka import KafkaChannelSink, KafkaRecordSink, channel_topic
+from connectors.kafka_config import Brokers
 from connectors.ledger_store import LedgerStore
 from connectors.policy_file import ControlSource
 from connectors.store_sink import StoreSink
@@ -131,7 +132,7 @@ def graceful_stop(stop: threading.Event, reload: threading.Event | None = None) 
 
 
 def kafka_outputs(
-    bootstrap: str,
+    brokers: Brokers | str,
     partitions: dict[str, int],
     snapshots_topic: str,
     exceptions_topic: str,
@@ -177,15 +178,15 @@ def kafka_outputs(
         def encode(r: ReconciliationRecord | AnomalyRecord | Change) -> tuple[bytes | None, bytes]:
             return key_of(r.sku, r.location).encode(), frame(wire, topic, r.to_dict())
 
-        return KafkaRecordSink(bootstrap, topic, partitions[topic], encode)
+        return KafkaRecordSink(brokers, topic, partitions[topic], encode)
 
     publications: tuple[Any, ...] = ()
     if policy is not None:
-        publications = (KafkaChannelSink(bootstrap, [c.name for c in policy.channels], encode_publication),)
+        publications = (KafkaChannelSink(brokers, [c.name for c in policy.channels], encode_publication),)
     changes = keyed_sink(changes_topic, schemas.CHANGE_RECORD)
     return Outputs(
-        snapshots=(KafkaRecordSink(bootstrap, snapshots_topic, partitions[snapshots_topic], encode_snapshot),),
-        exceptions=KafkaRecordSink(bootstrap, exceptions_topic, partitions[exceptions_topic], encode_reject),
+        snapshots=(KafkaRecordSink(brokers, snapshots_topic, partitions[snapshots_topic], encode_snapshot),),
+        exceptions=KafkaRecordSink(brokers, exceptions_topic, partitions[exceptions_topic], encode_reject),
         publications=publications,
         reconciliation=keyed_sink(reconciliation_topic, schemas.RECONCILIATION_RECORD),
         anomalies=keyed_sink(anomalies_topic, schemas.ANOMALY_RECORD),

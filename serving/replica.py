@@ -35,14 +35,14 @@ class Materializer:
 
     def __init__(
         self,
-        bootstrap: str,
+        client: dict[str, Any],
         topic: str,
         store: StoreWriter,
         decode: Decode,
         publications: bool = False,
         write: Any = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.client = client  # the cluster's librdkafka settings (bootstrap.servers, security, ...)
         self.topic = topic
         self.store = store
         self.decode = decode
@@ -68,7 +68,7 @@ class Materializer:
         is read to its end); returns the number of messages stored."""
         consumer = Consumer(
             {
-                "bootstrap.servers": self.bootstrap,
+                **self.client,
                 "group.id": "skuflow-replica",  # required by librdkafka; offsets live in RocksDB
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,

@@ -112,10 +112,14 @@ def assert_matches_expected(got_rows: list[dict[str, Any]], expected_rows: list[
     assert not wrong, wrong[:5]
 
 
+SASL_USER = "skuflow"
+
+
 @contextmanager
-def kafka_broker(data_dir: Path) -> Iterator[tuple[str, str | None]]:
+def kafka_broker(data_dir: Path, sasl: tuple[int, str] | None = None) -> Iterator[tuple[str, str | None]]:
     """A real single-node KRaft broker on free ports (deploy/kafka/kafka.sh), stopped at the
-    end. Yields (bootstrap, None), or (bootstrap, why) when it did not start."""
+    end; with `sasl` (port, password), a SASL_PLAINTEXT/SCRAM-SHA-512 listener for SASL_USER
+    too. Yields (bootstrap, None), or (bootstrap, why) when it did not start."""
     port = free_port()
     env = {
         **os.environ,
@@ -123,6 +127,8 @@ def kafka_broker(data_dir: Path) -> Iterator[tuple[str, str | None]]:
         "KAFKA_CONTROLLER_PORT": str(free_port()),
         "KAFKA_DATA_DIR": str(data_dir),
     }
+    if sasl is not None:
+        env |= {"KAFKA_SASL_PORT": str(sasl[0]), "KAFKA_SASL_USER": SASL_USER, "KAFKA_SASL_PASSWORD": sasl[1]}
     started = subprocess.run([str(KAFKA_SH), "up"], env=env, capture_output=True, text=True, timeout=600)
     try:
         yield f"127.0.0.1:{port}", (started.stderr or "failed") if started.returncode != 0 else None

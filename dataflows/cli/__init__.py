@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from dataflows.cli import files, kafka, keys, redrive, serving, up
+from dataflows.cli.options import brokers_arg
 from operators.exceptions import SkuflowError
 
 
@@ -30,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "metrics_port", 0) is None:
         args.metrics_port = args.port + 1
     try:
+        args.brokers = brokers_arg(args)
         return int(args.func(args))
     except SkuflowError as exc:  # a bad input file or setting: one line that says what to fix
         print(f"skuflow: {exc}", file=sys.stderr)

@@ -20,9 +20,12 @@ from dataflows.cli.options import (
     RECONCILIATION,
     SNAPSHOTS,
     control_arg,
+    durability_arg,
+    durability_args,
     duration_arg,
     flow_args,
     flow_config,
+    kafka_args,
     policy_arg,
     retention_arg,
     whole_number,
@@ -60,7 +63,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         raise SystemExit(f"skuflow: no such file: {args.file}")
     if args.framing == "confluent" and not args.schema_registry:
         raise SystemExit("skuflow: --framing confluent needs --schema-registry URL")
-    ensure_topics(args.bootstrap, [TopicSpec(args.topic, args.partitions)])
+    ensure_topics(args.brokers, [TopicSpec(args.topic, args.partitions)], durability=durability_arg(args))
     wire = AvroWire(schemas.INVENTORY_EVENT, args.schema_registry)
     raw = 0
 
@@ -82,7 +85,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
             )
 
     try:
-        sent = produce_all(args.bootstrap, args.topic, messages())
+        sent = produce_all(args.brokers, args.topic, messages())
     except ConnectorError as exc:
         raise SystemExit(f"skuflow: {exc}") from None
     print(
@@ -109,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     compact = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
     policy = policy_arg(args)
     partitions = ensure_topics(
-        args.bootstrap,
+        args.brokers,
         [
             TopicSpec(args.topic, args.partitions),
             TopicSpec(args.snapshots_topic, args.partitions, compact),
@@ -119,12 +122,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             TopicSpec(args.changes_topic, args.partitions, {"retention.ms": str(_ms(args.changes_retention))}),
             *(TopicSpec(channel_topic(c.name), args.partitions, compact) for c in (policy.channels if policy else ())),
         ],
+        durability=durability_arg(args),
     )
     config = flow_config(args, recovery=not args.no_recovery, recovery_path=args.recovery_dir)
     stop = threading.Event()
-    source = KafkaEventSource(args.bootstrap, args.topic, until_end=args.until_end, stop=stop)
+    source = KafkaEventSource(args.brokers, args.topic, until_end=args.until_end, stop=stop)
     outputs = kafka_outputs(
-        args.bootstrap,
+        args.brokers,
         partitions,
         args.snapshots_topic,
         args.exceptions_topic,
@@ -166,7 +170,8 @@ def add_parsers(sub: Any) -> None:
         "that fit the schema are sent as they are, so the dataflow reports them.",
     )
     produce.add_argument("file", type=Path)
-    produce.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    kafka_args(produce)
+    durability_args(produce)
     produce.add_argument("--topic", default=EVENTS, help=f"input topic ({EVENTS})")
     produce.add_argument("--framing", choices=("single-object", "confluent"), default="single-object")
     produce.add_argument("--schema-registry", help="schema registry URL (needed for --framing confluent)")
@@ -182,7 +187,8 @@ def add_parsers(sub: Any) -> None:
         "key sku|location) and exceptions. Scale out with --process-id/--addresses (one process per "
         "address, same arguments otherwise).",
     )
-    runp.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    kafka_args(runp)
+    durability_args(runp)
     runp.add_argument("--topic", default=EVENTS, help=f"input topic ({EVENTS})")
     runp.add_argument("--snapshots-topic", default=SNAPSHOTS)
     runp.add_argument("--exceptions-topic", default=EXCEPTIONS)

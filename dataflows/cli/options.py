@@ -13,12 +13,60 @@ from pydantic import ValidationError
 from dataflows.config import RECOVERY_PARTITIONS
 
 if TYPE_CHECKING:
+    from connectors.kafka import Durability
+    from connectors.kafka_config import Brokers
     from connectors.policy_file import ControlSource
     from dataflows.config import FlowConfig
     from operators.policy import Policy
 
 
 DEFAULT_PORT = 8000
+
+
+def kafka_args(p: argparse.ArgumentParser, required: bool = True, help: str = "Kafka bootstrap servers") -> None:
+    """--bootstrap and --kafka-config: which cluster, and how to reach it."""
+    p.add_argument("--bootstrap", required=required, help=help)
+    p.add_argument(
+        "--kafka-config",
+        type=Path,
+        help="librdkafka properties for every Kafka client (security.protocol, sasl.*, ssl.*, ...); "
+        "${NAME} in a value is read from the environment",
+    )
+
+
+def brokers_arg(args: argparse.Namespace) -> Brokers | None:
+    """The cluster of --bootstrap and --kafka-config (None without --bootstrap)."""
+    bootstrap = getattr(args, "bootstrap", None)
+    config = getattr(args, "kafka_config", None)
+    if bootstrap is None:
+        if config is not None:
+            raise SystemExit("skuflow: --kafka-config goes with --bootstrap")
+        return None
+    from connectors.kafka_config import Brokers, load_kafka_config
+
+    return load_kafka_config(config, bootstrap) if config is not None else Brokers(bootstrap)
+
+
+def durability_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--replication-factor",
+        type=whole_number(1, 32),
+        default=1,
+        help="replicas of each topic this creates (1 fits a single broker; 3 for a production cluster)",
+    )
+    p.add_argument(
+        "--min-insync-replicas",
+        type=whole_number(1, 32),
+        help="min.insync.replicas of each topic this creates (default: the broker's; 2 with 3 replicas)",
+    )
+
+
+def durability_arg(args: argparse.Namespace) -> Durability:
+    from connectors.kafka import Durability
+
+    if args.min_insync_replicas is not None and args.min_insync_replicas > args.replication_factor:
+        raise SystemExit("skuflow: --min-insync-replicas cannot exceed --replication-factor")
+    return Durability(args.replication_factor, args.min_insync_replicas)
 
 
 def whole_number(low: int, high: int = 2**31 - 1) -> Any:

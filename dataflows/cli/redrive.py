@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from dataflows.cli.options import EVENTS, EXCEPTIONS, control_arg, flow_args, flow_config, policy_arg
+from dataflows.cli.options import EVENTS, EXCEPTIONS, control_arg, flow_args, flow_config, kafka_args, policy_arg
 
 
 def _since(text: str) -> int:
@@ -61,7 +61,7 @@ def _kafka_exceptions(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     wire = AvroWire(schemas.REJECTED_EVENT, args.schema_registry)
     entries = []
-    for value in read_to_end(args.bootstrap, args.exceptions_topic):
+    for value in read_to_end(args.brokers, args.exceptions_topic):
         try:
             record = wire.decode(value)
         except WireError:
@@ -129,7 +129,7 @@ def _to_kafka(args: argparse.Namespace, events: list[dict[str, Any]]) -> None:
             yield (sku.encode() if isinstance(sku, str) else None), line if value is None else value
 
     try:
-        sent = produce_all(args.bootstrap, args.topic, messages(), headers=[("skuflow-redrive", batch.encode())])
+        sent = produce_all(args.brokers, args.topic, messages(), headers=[("skuflow-redrive", batch.encode())])
     except ConnectorError as exc:
         raise SystemExit(f"skuflow: {exc}") from None
     print(f"re-drove {sent:,} events into {args.topic} (header skuflow-redrive: {batch})", file=sys.stderr)
@@ -163,7 +163,7 @@ def _to_state_dir(args: argparse.Namespace, config: Any, events: list[dict[str, 
 def cmd_redrive(args: argparse.Namespace) -> int:
     if args.bootstrap is None and args.state_dir is None:
         raise SystemExit("skuflow: redrive needs --state-dir DIR (files) or --bootstrap B (Kafka)")
-    if args.bootstrap is not None:
+    if args.brokers is not None:
         from dataflows.config import read_item_master
 
         master = read_item_master(args.item_master)
@@ -196,7 +196,7 @@ def add_parsers(sub: Any) -> None:
         "is applied at most once however often it is re-driven.",
     )
     redrive.add_argument("--state-dir", type=Path, help="files: the state dir whose exceptions.jsonl to re-drive")
-    redrive.add_argument("--bootstrap", help="Kafka: read the exceptions topic, produce to the input topic")
+    kafka_args(redrive, required=False, help="Kafka: read the exceptions topic, produce to the input topic")
     redrive.add_argument("--exceptions-topic", default=EXCEPTIONS, help=f"with --bootstrap ({EXCEPTIONS})")
     redrive.add_argument("--topic", default=EVENTS, help=f"with --bootstrap: the input topic ({EVENTS})")
     redrive.add_argument("--schema-registry", help="with --bootstrap: for Confluent-framed records")

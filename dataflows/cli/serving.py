@@ -17,6 +17,7 @@ from dataflows.cli.options import (
     PORT,
     RECONCILIATION,
     SNAPSHOTS,
+    kafka_args,
     whole_number,
 )
 
@@ -28,9 +29,8 @@ if TYPE_CHECKING:
 
 def _materializers(args: argparse.Namespace) -> tuple[list[Materializer], StoreWriter]:
     """The snapshots topic and every channel topic there is now, into DIR/store."""
-    from confluent_kafka.admin import AdminClient
-
     import schemas
+    from connectors.kafka import reachable
     from connectors.wire import AvroWire
     from serving.replica import Materializer
     from serving.store import StoreWriter
@@ -38,11 +38,12 @@ def _materializers(args: argparse.Namespace) -> tuple[list[Materializer], StoreW
     store = StoreWriter(args.state_dir / "store")
     snapshots = AvroWire(schemas.AVAILABILITY_SNAPSHOT, args.schema_registry)
     channels = AvroWire(schemas.CHANNEL_AVAILABILITY, args.schema_registry)
-    topics = AdminClient({"bootstrap.servers": args.bootstrap}).list_topics(timeout=30).topics
+    client = args.brokers.client()
+    topics = reachable(args.brokers).list_topics(timeout=30).topics
     channel_topics = sorted(t for t in topics if t.startswith("inventory.availability.") and t.endswith(".v1"))
     found = [
-        Materializer(args.bootstrap, args.topic, store, snapshots.decode),
-        *(Materializer(args.bootstrap, t, store, channels.decode, publications=True) for t in channel_topics),
+        Materializer(client, args.topic, store, snapshots.decode),
+        *(Materializer(client, t, store, channels.decode, publications=True) for t in channel_topics),
     ]
     records = (
         (args.reconciliation_topic, schemas.RECONCILIATION_RECORD, store.put_reconciliations),
@@ -52,7 +53,7 @@ def _materializers(args: argparse.Namespace) -> tuple[list[Materializer], StoreW
     for topic, schema, write in records:
         if topic in topics:
             wire = AvroWire(schema, args.schema_registry)
-            found.append(Materializer(args.bootstrap, topic, store, wire.decode, write=write))
+            found.append(Materializer(client, topic, store, wire.decode, write=write))
     return found, store
 
 
@@ -95,7 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     replicas: list[threading.Thread] = []
     stop = threading.Event()
     store = None
-    if args.bootstrap:  # an API replica: materialize the topics, then serve them
+    if args.brokers is not None:  # an API replica: materialize the topics, then serve them
         materializers, store = _materializers(args)
         for m in materializers:
             t = threading.Thread(target=m.run, kwargs={"stop": stop}, name=f"materialize {m.topic}", daemon=True)
@@ -170,7 +171,7 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--log-level", default="warning")
     serve.add_argument("--workers", type=whole_number(1, 256), default=1, help="HTTP worker processes (1)")
-    serve.add_argument("--bootstrap", help="Kafka bootstrap servers: materialize the snapshots topic")
+    kafka_args(serve, required=False, help="Kafka bootstrap servers: materialize the snapshots topic")
     serve.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
     _record_topics(serve)
     serve.add_argument("--schema-registry", help="schema registry URL, for Confluent-framed snapshots")
@@ -190,7 +191,7 @@ def add_parsers(sub: Any) -> None:
         description="Materialize the snapshots topic into DIR/store; keeps the highest version per key "
         "and the offsets in the same store.",
     )
-    materialize.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    kafka_args(materialize)
     materialize.add_argument("--state-dir", type=Path, required=True)
     materialize.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
     _record_topics(materialize)

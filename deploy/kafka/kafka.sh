@@ -8,7 +8,9 @@
 #
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1),
 # KAFKA_DATA_DIR (.skuflow/kafka-$KAFKA_PORT under the repo), SKUFLOW_CACHE (~/.cache/skuflow),
-# KAFKA_HEAP (512m).
+# KAFKA_HEAP (512m). With KAFKA_SASL_PORT, a second listener there takes SASL_PLAINTEXT with
+# SCRAM-SHA-512 for the user KAFKA_SASL_USER (skuflow), password KAFKA_SASL_PASSWORD (required;
+# set when the data dir is first formatted).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +21,8 @@ data=${KAFKA_DATA_DIR:-$repo/.skuflow/kafka-$port}
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
 cache=${SKUFLOW_CACHE:-$HOME/.cache/skuflow}/kafka-$version
 heap=${KAFKA_HEAP:-512m}
+sasl_port=${KAFKA_SASL_PORT:-}
+sasl_user=${KAFKA_SASL_USER:-skuflow}
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 
@@ -58,15 +62,23 @@ up() {
   install
   need_tools
   mkdir -p "$data/logs"
+  local listeners="PLAINTEXT://127.0.0.1:$port" scram=()
+  if [[ -n $sasl_port ]]; then
+    [[ -n ${KAFKA_SASL_PASSWORD:-} ]] || die "KAFKA_SASL_PORT needs KAFKA_SASL_PASSWORD"
+    listeners+=",SASL_PLAINTEXT://127.0.0.1:$sasl_port"
+    scram=(--add-scram "SCRAM-SHA-512=[name=$sasl_user,password=$KAFKA_SASL_PASSWORD]")
+  fi
   cat > "$data/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$data/logs
 num.partitions=1
 default.replication.factor=1
@@ -80,7 +92,7 @@ log.cleaner.backoff.ms=1000
 PROPS
   if [[ ! -f $data/logs/meta.properties ]]; then
     java_run kafka.tools.StorageTool format -t "$(java_run kafka.tools.StorageTool random-uuid)" \
-      -c "$data/server.properties" > "$data/format.log" 2>&1 || { cat "$data/format.log" >&2; die "storage format failed"; }
+      -c "$data/server.properties" "${scram[@]}" > "$data/format.log" 2>&1 || { cat "$data/format.log" >&2; die "storage format failed"; }
   fi
   # shellcheck disable=SC2046
   nohup java $(java_opts) -cp "$cache/libs/*" kafka.Kafka "$data/server.properties" > "$data/broker.log" 2>&1 &

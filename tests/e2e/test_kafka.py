@@ -15,8 +15,10 @@ from confluent_kafka import Consumer, KafkaError, Producer
 import schemas
 from connectors.kafka import TopicSpec, ensure_topics
 from connectors.wire import AvroWire
+from tests.conftest import LocalKafka
 from tests.helpers import (
     GOLDEN,
+    SASL_USER,
     assert_matches_expected,
     read_jsonl,
     record_topics,
@@ -135,6 +137,48 @@ def test_round_trip_with_garbage(kafka_bootstrap: str, tmp_path: Path) -> None:
     assert from_file == sorted([*expected, ("json-no-type", "undecodable")])
     for r in garbage:
         assert r["topic"] == t["events"] and r["partition"] in range(4) and r["offset"] >= 0 and r["detail"]
+
+
+def test_round_trip_over_sasl_and_a_wrong_password_is_one_line(
+    kafka: LocalKafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """produce, run and materialize against the SASL_PLAINTEXT (SCRAM-SHA-512) listener with
+    --kafka-config, the password from the environment; the same with a wrong one stops at
+    once with one line that names the refusal and prints no password."""
+    if kafka.sasl_bootstrap is None:
+        pytest.skip("an external KAFKA_BOOTSTRAP has no SASL listener of ours")
+    config = tmp_path / "client.properties"
+    config.write_text(
+        "# the broker of tests/conftest.py\nsecurity.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n"
+        f"sasl.username={SASL_USER}\nsasl.password=${{SKUFLOW_KAFKA_PASSWORD}}\n"
+    )
+    secure = ("--kafka-config", str(config))
+    monkeypatch.setenv("SKUFLOW_KAFKA_PASSWORD", kafka.sasl_password or "")
+    t = topics()
+    skuflow(
+        "produce", str(MEDIUM / "events.jsonl"), "--bootstrap", kafka.sasl_bootstrap, "--topic", t["events"], *secure
+    )
+    run_flow(kafka.sasl_bootstrap, t, tmp_path / "flow", *secure)
+    assert_matches_expected(
+        materialized(kafka.sasl_bootstrap, t, tmp_path / "replica", *secure),
+        read_jsonl(MEDIUM / "expected_snapshots.jsonl"),
+    )
+    rejects = [
+        AvroWire(schemas.REJECTED_EVENT).decode(m.value()) for m in consume_all(kafka.bootstrap, t["exceptions"])
+    ]
+    expected = read_jsonl(MEDIUM / "expected_rejects.jsonl")
+    assert sorted(r["event_id"] for r in rejects) == sorted(r["event_id"] for r in expected)
+
+    monkeypatch.setenv("SKUFLOW_KAFKA_PASSWORD", "not-the-password")
+    for command in (
+        ["produce", str(MEDIUM / "events.jsonl"), "--bootstrap", kafka.sasl_bootstrap, "--topic", t["events"]],
+        run_args(kafka.sasl_bootstrap, t, tmp_path / "flow", MEDIUM / "item_master.csv"),
+    ):
+        proc = skuflow(*command, *secure, check=False)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "refused the credentials" in lines[0] and "SASL authentication" in lines[0]
+        assert "not-the-password" not in proc.stderr
 
 
 def test_a_message_at_the_size_limit_is_rejected_and_the_flow_goes_on(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -592,3 +636,24 @@ def test_redrive_on_kafka_applies_a_fixed_dead_letter_once(kafka_bootstrap: str,
     skuflow(*run_args(kafka_bootstrap, t, flow, fixed))
     rows = as_state(materialized(kafka_bootstrap, t, tmp_path / "replica2"))
     assert rows[("SKU-1", "WH-A")]["sellable"] == 29 and rows[("SKU-1", "WH-A")]["version"] == 2
+
+
+def test_topics_take_replication_and_min_insync_replicas_from_options(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """One broker cannot hold two replicas: creation says so in one line. What it can hold is
+    created with the options' min.insync.replicas."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    t = topics()
+    events = MEDIUM / "events.jsonl"
+    base = ["produce", str(events), "--bootstrap", kafka_bootstrap, "--topic", t["events"]]
+    proc = skuflow(*base, "--replication-factor", "2", check=False)
+    assert proc.returncode != 0 and proc.stderr.strip().startswith(f"skuflow: cannot create topic {t['events']}")
+    assert "replication factor" in proc.stderr.lower()
+    proc = skuflow(*base, "--replication-factor", "1", "--min-insync-replicas", "2", check=False)
+    assert proc.stderr.strip() == "skuflow: --min-insync-replicas cannot exceed --replication-factor"
+    skuflow(*base, "--min-insync-replicas", "1")
+    resource = ConfigResource("topic", t["events"])
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    described = admin.describe_configs([resource])[resource].result()
+    isr = described["min.insync.replicas"]
+    assert isr.value == "1" and not isr.is_default  # set on the topic, not the broker's default
