@@ -40,9 +40,13 @@ def parse_wrk(out: str) -> tuple[float, float, float]:
     return rps, pct["50"], pct["99"]
 
 
-def _lua_single(keys: list[tuple[str, str]]) -> str:
+def _lua_single(keys: list[tuple[str, str]], api_key: str | None = None) -> str:
     paths = ",".join(f'"/v1/availability/{s}/{loc}"' for s, loc in keys)
-    return f"local p = {{{paths}}}\nrequest = function() return wrk.format('GET', p[math.random(#p)]) end\n"
+    headers = f"{{['Authorization'] = 'Bearer {api_key}'}}" if api_key else "nil"
+    return (
+        f"local p = {{{paths}}}\nlocal h = {headers}\n"
+        "request = function() return wrk.format('GET', p[math.random(#p)], h) end\n"
+    )
 
 
 def _lua_batch(skus: list[str], size: int, bodies: int = 200) -> str:
@@ -84,10 +88,10 @@ def server(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Iter
         proc.wait(20)
 
 
-def skuflow_api(state_dir: Path, workers: int) -> Any:
+def skuflow_api(state_dir: Path, workers: int, *extra: str) -> Any:
     port = free_port()
     cmd = [sys.executable, "-m", "dataflows.cli", "serve", "--state-dir", str(state_dir), "--port", str(port)]
-    return server([*cmd, "--workers", str(workers)], port)
+    return server([*cmd, "--workers", str(workers), *extra], port)
 
 
 def bare_api(state_dir: Path, workers: int) -> Any:
@@ -102,8 +106,8 @@ def store_keys(state_dir: Path) -> list[tuple[str, str]]:
     return sorted({(r["sku"], r["location"]) for r in rows})
 
 
-def single_key_lua(state_dir: Path) -> str:
-    return _lua_single(store_keys(state_dir))
+def single_key_lua(state_dir: Path, api_key: str | None = None) -> str:
+    return _lua_single(store_keys(state_dir), api_key)
 
 
 def batch_lua(state_dir: Path, size: int = 100) -> str:

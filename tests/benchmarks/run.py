@@ -7,9 +7,9 @@ cached under .skuflow/bench/. Prints a table (median, min, max, ratio to the bas
 target) and writes bench-results.json. Figures move with the machine: compare ratios.
 
 Rows: fold (`skuflow replay` vs a minimal Bytewax flow), reconciliation (the log with its
-balance snapshots vs without them), memory (peak RSS folding 1M
-distinct keys), recovery (SIGKILL with those 1M keys in state -> processing again),
-api (single-key GET vs a bare ASGI app, wrk), batch (100 SKUs per request), e2e
+balance snapshots vs without them), sources (the example policy's source rules vs none),
+memory (peak RSS folding 1M distinct keys), recovery (SIGKILL with those 1M keys in state -> processing again),
+api (single-key GET vs a bare ASGI app, wrk; with API keys vs without), batch (100 SKUs per request), e2e
 (produce -> API replica at 5,000 events/s, real broker), publication (event in ->
 channel figure out), scaleout (2 processes vs 1 on a 4-partition topic).
 """
@@ -103,9 +103,10 @@ def fold_throughput(n: int, rounds: int) -> Result:
     return result
 
 
-def _replay_rate(events: Path, item_master: Path) -> float:
+def _replay_rate(events: Path, item_master: Path, *extra: str) -> float:
     with tempfile.TemporaryDirectory(prefix="skuflow-bench-") as state:
-        err = subprocess.run(_replay(events, item_master, Path(state)), capture_output=True, text=True, check=True)
+        replay = _replay(events, item_master, Path(state), *extra)
+        err = subprocess.run(replay, capture_output=True, text=True, check=True)
     m = re.search(r"replayed ([\d,]+) records in ([\d.]+) s", err.stderr)
     assert m, err.stderr
     return int(m.group(1).replace(",", "")) / float(m.group(2))
@@ -127,6 +128,27 @@ def reconciliation_cost(n: int, rounds: int) -> Result:
     for i in range(rounds):
         result.baseline.append(_replay_rate(without, item_master))
         result.rounds.append(_replay_rate(events, item_master))
+        print(
+            f"  round {i + 1}: without {result.baseline[-1]:,.0f}, with {result.rounds[-1]:,.0f} events/s",
+            file=sys.stderr,
+        )
+    return result
+
+
+def sources_cost(n: int, rounds: int, work: Path) -> Result:
+    """The example policy's `sources:` rules (seven, every event judged; the simulator's
+    marketplace counts rejected) against the same one-channel policy without them."""
+    import yaml
+
+    events, item_master = events_file(n)
+    example = yaml.safe_load((Path(__file__).parents[2] / "deploy" / "policy.example.yaml").read_text())
+    plain, ruled = work / "policy-plain.yaml", work / "policy-sources.yaml"
+    plain.write_text(yaml.safe_dump({"version": "bench", "channels": {"b2b": {}}}))
+    ruled.write_text(yaml.safe_dump({"version": "bench", "channels": {"b2b": {}}, "sources": example["sources"]}))
+    result = Result("fold with source rules", "events/s", [], [], ">= 0.95x baseline (the policy without them)")
+    for i in range(rounds):
+        result.baseline.append(_replay_rate(events, item_master, "--policy", str(plain)))
+        result.rounds.append(_replay_rate(events, item_master, "--policy", str(ruled)))
         print(
             f"  round {i + 1}: without {result.baseline[-1]:,.0f}, with {result.rounds[-1]:,.0f} events/s",
             file=sys.stderr,
@@ -184,6 +206,7 @@ def state_memory_and_recovery(work: Path) -> list[Result]:
 
 
 def api_rows(rounds: int, seconds: float, work: Path) -> list[Result]:
+    from serving.keys import add_key
     from tests.benchmarks import api
 
     if not api.wrk_available():
@@ -193,8 +216,13 @@ def api_rows(rounds: int, seconds: float, work: Path) -> list[Result]:
     state = work / "api"
     subprocess.run(_replay(events, item_master, state, "--no-recovery"), check=True, capture_output=True)
     single, batch = api.single_key_lua(state), api.batch_lua(state)
+    keys = work / "api-keys.json"
+    keys.unlink(missing_ok=True)
+    keyed = api.single_key_lua(state, add_key(keys, "bench", ["inventory:read"]))
     one = Result("API single-key GET, 32 conn (wrk)", "req/s", [], [], ">= 0.5x baseline, p99 <= 5 ms")
     p99 = Result("API single-key GET p99", "ms", [], [], "<= 5 ms")
+    auth = Result("API single-key GET with API keys vs without", "req/s", [], [], "reported")
+    auth_p99 = Result("API single-key GET p99 with API keys vs without", "ms", [], [], "reported")
     many = Result(f"API batch of 100 SKUs p99, {BATCH_CONNECTIONS} conn", "ms", [], target="<= 25 ms")
     for i in range(rounds):
         with api.bare_api(state, 1) as url:
@@ -202,6 +230,12 @@ def api_rows(rounds: int, seconds: float, work: Path) -> list[Result]:
         with api.skuflow_api(state, 1) as url:
             rps, p50, tail = api.wrk(url, single, seconds)
             b_rps, _, b_p99 = api.wrk(url, batch, seconds, connections=BATCH_CONNECTIONS)
+        with api.skuflow_api(state, 1, "--api-keys", str(keys)) as url:
+            k_rps, _, k_p99 = api.wrk(url, keyed, seconds)
+        auth.rounds.append(k_rps)
+        auth.baseline.append(rps)
+        auth_p99.rounds.append(k_p99)
+        auth_p99.baseline.append(tail)
         one.rounds.append(rps)
         one.baseline.append(base_rps)
         p99.rounds.append(tail)
@@ -209,10 +243,11 @@ def api_rows(rounds: int, seconds: float, work: Path) -> list[Result]:
         many.rounds.append(b_p99)
         print(
             f"  round {i + 1}: bare ASGI {base_rps:,.0f} req/s p99 {base_p99:.1f} ms; skuflow {rps:,.0f} req/s "
-            f"p50 {p50:.1f} p99 {tail:.1f} ms; batch {b_rps:,.0f} req/s p99 {b_p99:.1f} ms",
+            f"p50 {p50:.1f} p99 {tail:.1f} ms; with API keys {k_rps:,.0f} req/s p99 {k_p99:.1f} ms; "
+            f"batch {b_rps:,.0f} req/s p99 {b_p99:.1f} ms",
             file=sys.stderr,
         )
-    return [one, p99, many]
+    return [one, p99, auth, auth_p99, many]
 
 
 def _figure(pattern: str, text: str) -> float:
@@ -281,7 +316,7 @@ def scale_out(bootstrap: str, work: Path) -> Result:
 
 BATCH_CONNECTIONS = 4  # a checkout page's fan-out, not a flood: 32 would only measure queueing
 
-ROWS = ("fold", "reconciliation", "memory", "recovery", "api", "batch", "publication", "e2e", "scaleout")
+ROWS = ("fold", "reconciliation", "sources", "memory", "recovery", "api", "batch", "publication", "e2e", "scaleout")
 
 
 def table(results: list[Result]) -> str:
@@ -315,6 +350,9 @@ def main() -> None:
         if "reconciliation" in wanted:
             print(f"reconciliation cost, {args.events:,} events, {args.rounds} rounds:", file=sys.stderr)
             results.append(reconciliation_cost(args.events, args.rounds))
+        if "sources" in wanted:
+            print(f"source rules cost, {args.events:,} events, {args.rounds} rounds:", file=sys.stderr)
+            results.append(sources_cost(args.events, args.rounds, work))
         if wanted & {"memory", "recovery"}:
             print("state memory and recovery, 1M keys:", file=sys.stderr)
             results += state_memory_and_recovery(work)

@@ -147,3 +147,18 @@ def test_a_reload_applies_source_rules_to_the_next_batch_only(tmp_path: Path) ->
     path.write_text("version: c\nchannels:\n  b2b: {}\nsources: {}\n")  # invalid: refused, rules kept
     current.request()
     assert decoded("c-4") is Rejection and current.get().version == "b"
+
+
+def test_a_sources_mistake_names_its_line() -> None:
+    text = (
+        "version: a\nchannels:\n  b2b: {}\nsources:\n  - events: [CYCLE_COUNT]\n    systems: [WMS]\n"
+        "  - events: [CYCLE]\n    locations: ['W*H']\n    systems: [WMS]\n    mode: warn\n"
+    )
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "p.yaml")
+    lines = str(caught.value).splitlines()[1:]
+    assert [line.strip().split(": ")[0:2] for line in lines] == [
+        ["p.yaml:7", "sources.1.events.0"],
+        ["p.yaml:8", "sources.1.locations.0"],
+        ["p.yaml:10", "sources.1.mode"],
+    ]
