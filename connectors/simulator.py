@@ -330,7 +330,7 @@ class Distributor:
         else:  # valid, but from a system that is not authoritative for the count (policy `sources:`)
             bad.update(event_type="CYCLE_COUNT", source_system="MARKETPLACE", uom="EA", status=None)
             bad.update(quantity=self.rng.randrange(1000), order_id=None, channel=None, account_id=None)
-            bad.update(counterpart_location=None, disposition=None)
+            bad.update(counterpart_location=None, disposition=None, correlation_id=None, source_ref=None)
         return bad
 
     def events(self, now_ms: int) -> list[dict[str, Any]]:
