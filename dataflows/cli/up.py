@@ -78,6 +78,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             args.host,
             "--port",
             str(args.port),
+            *(["--api-keys", str(args.api_keys)] if args.api_keys else []),
         ],
         start_new_session=True,
     )
@@ -97,13 +98,14 @@ def cmd_up(args: argparse.Namespace) -> int:
             if policy is not None
             else f"'{base}/v1/skus?limit=5'"
         )
+        curl = "curl -H 'Authorization: Bearer <key>'" if args.api_keys else "curl"
         lines = [
             f"skuflow up: {len(sim.skus):,} SKUs x {len(sim_config.locations)} locations, "
             f"channels dtc/amazon/b2b/edi, ~{args.rate:,.0f} operations/s. Try:",
-            f"  curl {base}/v1/availability/{sku}/{sim_config.locations[0]}",
-            f"  curl {base}/v1/availability/{sku}",
-            f"  curl {third}",
-            f"  curl '{base}/v1/anomalies?status=open&limit=5'  (and /v1/changes/{sku}/{sim_config.locations[0]})",
+            f"  {curl} {base}/v1/availability/{sku}/{sim_config.locations[0]}",
+            f"  {curl} {base}/v1/availability/{sku}",
+            f"  {curl} {third}",
+            f"  {curl} '{base}/v1/anomalies?status=open&limit=5'  (and /v1/changes/{sku}/{sim_config.locations[0]})",
             f"  (API docs: {base}/docs, metrics: {base}/metrics)",
         ]
         if policy is not None:
@@ -167,5 +169,6 @@ def add_parsers(sub: Any) -> None:
         help="port for the dataflow's Prometheus metrics (default: API port + 1; 0 = off)",
     )
     up.add_argument("--state-dir", type=Path, default=Path(".skuflow/up"), help="wiped at start (.skuflow/up)")
+    up.add_argument("--api-keys", type=Path, help="keys file (skuflow keys add): the API requires keys (serve --help)")
     flow_args(up)
     up.set_defaults(func=cmd_up)

@@ -167,13 +167,30 @@ def test_a_broken_keys_file_keeps_the_keys_read_before(keyed: Any) -> None:
     assert _call(client, "GET", "/v1/skus", None, keys["inventory:read"]).status_code == 200
 
 
+def _denied(reason: str) -> float:
+    from serving.auth import DENIED
+
+    return DENIED.labels(reason)._value.get()  # type: ignore[no-any-return]
+
+
+def test_refusals_are_counted_by_reason(keyed: Any) -> None:
+    client, keys, *_ = keyed
+    before = {r: _denied(r) for r in ("no_key", "bad_key", "scope")}
+    _call(client, "GET", "/v1/skus", None, None)
+    _call(client, "GET", "/v1/skus", None, "skf_nope")
+    _call(client, "GET", "/metrics", None, keys["inventory:read"])
+    assert {r: _denied(r) - n for r, n in before.items()} == {"no_key": 1, "bad_key": 1, "scope": 1}
+
+
 def test_over_the_rate_limit_is_429_with_retry_after(keyed: Any) -> None:
     client, keys, _, clock = keyed
     url = "/v1/availability/SKU-1/WH-A"
+    before = _denied("rate_limit")
     codes = [_call(client, "GET", url, None, keys["limited"]).status_code for _ in range(3)]
     assert codes == [200, 200, 429]  # a burst of one second's worth (2), then refused
     r = _call(client, "GET", url, None, keys["limited"])
     assert r.status_code == 429 and r.headers["retry-after"] == "1" and r.json()["error"] == "too_many_requests"
+    assert _denied("rate_limit") - before == 2
     assert _call(client, "GET", url, None, keys["inventory:read"]).status_code == 200  # per key
     clock.now += 0.5
     assert _call(client, "GET", url, None, keys["limited"]).status_code == 200
