@@ -234,10 +234,11 @@ class Keyring:
         now = self.clock()
         by_hash = {}
         for k in keys.keys:
-            old = before.get(k.name)
             limit = None
             if k.rate_per_second is not None:  # a key whose limit is unchanged keeps its bucket
-                same = old is not None and old.limit is not None and old.limit.rate == k.rate_per_second
-                limit = old.limit if same and old is not None else RateLimit(k.rate_per_second, now)
+                old = before.get(k.name)
+                kept = old.limit if old is not None else None
+                same = kept is not None and kept.rate == k.rate_per_second
+                limit = kept if same else RateLimit(k.rate_per_second, now)
             by_hash[k.sha256] = Grant(k.name, frozenset(k.scopes), limit)
         self._by_hash, self._by_key, self._stamp = by_hash, {}, stamp
