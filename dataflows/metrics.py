@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from prometheus_client import Counter, Gauge
+
+from operators.events import SOURCE_SYSTEMS
+
+log = logging.getLogger("skuflow.exceptions")
 
 EVENTS_IN = Counter("skuflow_events_in_total", "Raw records read from the input")
 APPLIED = Counter("skuflow_events_applied_total", "Postings folded into a key", ["event_type"])
 DUPLICATES = Counter("skuflow_events_duplicate_total", "Exact duplicates dropped (already applied)", ["event_type"])
 LATE = Counter("skuflow_events_late_total", "Postings that arrived out of order and were re-sequenced", ["event_type"])
-REJECTED = Counter("skuflow_events_rejected_total", "Entries of the exceptions stream", ["reason"])
+REJECTED = Counter("skuflow_events_rejected_total", "Entries of the exceptions stream", ["reason", "source"])
 RECONCILIATIONS = Counter(
     "skuflow_reconciliations_total",
     "Balance snapshots checked against the fold (again, with a higher version, after a late event)",
@@ -43,6 +48,36 @@ CHANNEL_OLDEST_WAIT = Gauge(
     "skuflow_channel_oldest_wait_seconds", "How long the longest-waiting figure has waited", ["channel"]
 )
 LAST_EVENT_TIME = Gauge("skuflow_last_event_time_ms", "Latest occurred_at folded (epoch ms)")
+
+
+def source_label(source: Any) -> str:
+    """A source system as a label value: the known systems by name, any other "other" (a
+    label per sender-chosen text would let bad input grow the registry without bound)."""
+    if source in SOURCE_SYSTEMS:
+        return str(source)
+    return "other" if source else "none"
+
+
+def observe_rejection(rejection: Any) -> None:
+    """Count an exceptions-stream entry by reason and source system, and log it (info) with
+    its event id, correlation id and origin, so a log search finds what a source sent."""
+    payload = rejection.payload
+    sent = payload.get("source_system") if isinstance(payload, dict) else None
+    source = source_label(sent)
+    REJECTED.labels(rejection.reason.value, source).inc()
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "rejected %s: %s",
+            rejection.reason.value,
+            rejection.detail,
+            extra={
+                "reason": rejection.reason.value,
+                "event_id": rejection.event_id,
+                "correlation_id": rejection.correlation_id,
+                "source_system": sent if isinstance(sent, str) else None,
+                "origin": rejection.origin,
+            },
+        )
 
 
 def total(counter: Counter) -> float:

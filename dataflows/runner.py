@@ -49,7 +49,7 @@ from operators.routing import KEY_GROUPS, key_of
 
 
 def _exception_record(rejection: Rejection) -> dict[str, Any]:
-    metrics.REJECTED.labels(rejection.reason.value).inc()
+    metrics.observe_rejection(rejection)
     return rejection.to_record()
 
 
@@ -160,7 +160,7 @@ def kafka_outputs(
         return key_of(s.sku, s.location).encode(), data or frame(snap_wire, snapshots_topic, s.to_dict())
 
     def encode_reject(r: Rejection) -> tuple[bytes | None, bytes]:
-        metrics.REJECTED.labels(r.reason.value).inc()
+        metrics.observe_rejection(r)
         return (r.event_id.encode() if r.event_id else None), frame(reject_wire, exceptions_topic, rejected_record(r))
 
     pub_wire = AvroWire(schemas.CHANNEL_AVAILABILITY, registry_url)

@@ -21,7 +21,8 @@ import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.exceptions import HTTPException
 
 from operators.anomalies import Anomaly as AnomalyReason
@@ -240,10 +241,16 @@ _BODY_ERRORS: Responses = {
 }
 
 
-def create_app(state_dir: str | Path, store: StoreReader | None = None, keyring: Keyring | None = None) -> FastAPI:
+def create_app(
+    state_dir: str | Path,
+    store: StoreReader | None = None,
+    keyring: Keyring | None = None,
+    ready: Callable[[], bool] | None = None,
+) -> FastAPI:
     """The API over `<state_dir>/store`, read through `store` when given (a replica's
     reader beside its writer), else through a secondary instance of its own. With a
-    `keyring`, every route but /healthz needs a key holding its scope (serving.auth)."""
+    `keyring`, every route but /healthz and /readyz needs a key holding its scope
+    (serving.auth). `ready()` says whether a replica has caught up (/readyz)."""
     store_path = Path(state_dir) / "store"
     holder: dict[str, StoreReader] = {}
 
@@ -471,9 +478,20 @@ def create_app(state_dir: str | Path, store: StoreReader | None = None, keyring:
         holder["store"].catch_up()
         return JSONResponse({"status": "ok"})
 
+    @app.get(
+        "/readyz",
+        response_model=Health,
+        responses={503: {"model": Problem, "description": "A replica still catching up with its topics"}},
+        summary="Whether to send traffic here: the store is open and, on a replica, caught up (no key needed)",
+    )
+    async def readyz() -> Response:
+        if ready is not None and not ready():
+            return problem(503, "catching up with the snapshots topic")
+        return JSONResponse({"status": "ok"})
+
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response, **guarded(ADMIN))
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 
     return app
 
@@ -500,8 +518,21 @@ def _page(read: Any, parts: int, after: str | None, limit: int, keep: Any) -> Re
     return Response(body, media_type=_JSON)
 
 
+def _registry() -> CollectorRegistry:
+    """What /metrics reports: this process's metrics, or with `serve --workers N` (Prometheus
+    multiprocess mode, $PROMETHEUS_MULTIPROC_DIR) every worker's, summed."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
 def app_from_env() -> FastAPI:
-    """The app over $SKUFLOW_STATE_DIR (keys from $SKUFLOW_API_KEYS, when set): what each
-    of `skuflow serve --workers N` imports."""
+    """The app over $SKUFLOW_STATE_DIR (keys from $SKUFLOW_API_KEYS, when set; logs as
+    $SKUFLOW_LOG_FORMAT at $SKUFLOW_LOG_LEVEL): what each of `skuflow serve --workers N` imports."""
+    from dataflows import logs
+
+    logs.configure(os.environ.get("SKUFLOW_LOG_FORMAT", "text"), os.environ.get("SKUFLOW_LOG_LEVEL", "warning"))
     keys = os.environ.get("SKUFLOW_API_KEYS")
     return create_app(os.environ["SKUFLOW_STATE_DIR"], keyring=Keyring(Path(keys)) if keys else None)

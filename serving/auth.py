@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from serving.keys import Grant, Keyring
 
 GRANT = "skuflow.grant"  # the request scope's key for the authenticated grant
-PUBLIC = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+PUBLIC = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="skuflow"'}
 
 DENIED = Counter("skuflow_api_denied_total", "API requests refused by authentication or authorization", ["reason"])

@@ -49,6 +49,7 @@ class Materializer:
         self.write = write or (store.put_publications if publications else store.put_snapshots)
         self.applied = 0
         self.undecodable = 0
+        self.caught_up = threading.Event()  # every partition read to its end once (readiness)
 
     def _wait_for_topic(self, consumer: Consumer, stop: threading.Event | None) -> list[int] | None:
         """Replicas may start before the dataflow has created the topic: wait for it."""
@@ -108,8 +109,10 @@ class Materializer:
                 if offsets:
                     self.write(snapshots, offsets)
                     self.applied += len(snapshots)
-                if until_end and len(at_end) == len(partitions):
-                    break
+                if len(at_end) == len(partitions):
+                    self.caught_up.set()
+                    if until_end:
+                        break
             return self.applied
         finally:
             consumer.close()

@@ -4,10 +4,10 @@ itself with --help."""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
+from dataflows import logs
 from dataflows.cli import files, kafka, keys, redrive, serving, up
 from dataflows.cli.options import brokers_arg
 from operators.exceptions import SkuflowError
@@ -26,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    if getattr(args, "metrics_port", 0) is None:
+    logs.configure(getattr(args, "log_format", "text"), getattr(args, "log_level", "warning"))
+    if getattr(args, "metrics_port", 0) is None and hasattr(args, "port"):
         args.metrics_port = args.port + 1
     try:
         args.brokers = brokers_arg(args)

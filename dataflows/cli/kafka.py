@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import threading
 from collections.abc import Iterator
@@ -26,10 +27,15 @@ from dataflows.cli.options import (
     flow_args,
     flow_config,
     kafka_args,
+    logging_args,
     policy_arg,
     retention_arg,
+    serve_metrics,
     whole_number,
 )
+from dataflows.status import StatusLine
+
+log = logging.getLogger("skuflow.run")
 
 
 def _read_events(path: Path) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
@@ -141,18 +147,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     outputs = replace(outputs, changes=(*outputs.changes, *changes_file(config)))  # the file twin, if asked for
     wire = AvroWire(schemas.INVENTORY_EVENT, args.schema_registry)
     control = control_arg(args, policy, not args.until_end, stop)
-    summary = run(
-        source,
-        config,
-        outputs,
-        stop=stop,
-        wire=wire,
-        process_id=args.process_id,
-        addresses=addresses,
-        policy=policy,
-        control=control,
-        cluster_timeout=args.cluster_timeout,
-    )
+    port = args.metrics_port if args.metrics_port is not None else 8001 + (args.process_id or 0)
+    log.info(serve_metrics(port), extra={"metrics_port": port})
+    status = StatusLine() if sys.stderr.isatty() and args.log_format == "text" else None
+    if status is not None:
+        status.start()
+    try:
+        summary = run(
+            source,
+            config,
+            outputs,
+            stop=stop,
+            wire=wire,
+            process_id=args.process_id,
+            addresses=addresses,
+            policy=policy,
+            control=control,
+            cluster_timeout=args.cluster_timeout,
+        )
+    finally:
+        if status is not None:
+            status.stop()
     print(
         f"{'stopped' if stop.is_set() else 'done'}: {summary.records_in:,} events in {summary.seconds:.2f} s "
         f"({summary.events_per_s:,.0f} events/s), {summary.snapshots:,} snapshots, {summary.rejects:,} exceptions",
@@ -219,5 +234,11 @@ def add_parsers(sub: Any) -> None:
         help="give up when the cluster has not formed by then (default 60s)",
     )
     runp.add_argument("--until-end", action="store_true", help="stop once every input partition is read to its end")
+    runp.add_argument(
+        "--metrics-port",
+        type=whole_number(0, 65535),
+        help="Prometheus metrics of this process (default 8001 + --process-id; 0 = off)",
+    )
+    logging_args(runp, "info")
     flow_args(runp, changes_file=None)
     runp.set_defaults(func=cmd_run)

@@ -23,6 +23,27 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 8000
 
 
+def logging_args(p: argparse.ArgumentParser, level: str = "warning") -> None:
+    """--log-format and --log-level (dataflows.logs)."""
+    from dataflows.logs import FORMATS, LEVELS
+
+    p.add_argument("--log-format", choices=FORMATS, default="text", help="text, or JSON lines for a collector (text)")
+    p.add_argument("--log-level", choices=LEVELS, default=level, help=f"({level})")
+
+
+def serve_metrics(port: int, host: str = "0.0.0.0") -> str:
+    """Prometheus metrics of this process on `port` (0: none); a line saying where, or why not."""
+    if not port:
+        return "metrics: off (--metrics-port 0)"
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        return f"metrics: not served, port {port}: {exc.strerror}"
+    return f"metrics: http://{host}:{port}/metrics"
+
+
 def kafka_args(p: argparse.ArgumentParser, required: bool = True, help: str = "Kafka bootstrap servers") -> None:
     """--bootstrap and --kafka-config: which cluster, and how to reach it."""
     p.add_argument("--bootstrap", required=required, help=help)

@@ -25,7 +25,12 @@ def _since(text: str) -> int:
 
 
 def _by_reason(counter: Any) -> Counter[str]:
-    return Counter({s.labels["reason"]: s.value for m in counter.collect() for s in m.samples if "reason" in s.labels})
+    out: Counter[str] = Counter()
+    for m in counter.collect():
+        for sample in m.samples:
+            if "reason" in sample.labels and sample.name.endswith("_total"):
+                out[sample.labels["reason"]] += int(sample.value)
+    return out
 
 
 def _listed(counts: Counter[str]) -> str:

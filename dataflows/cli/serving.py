@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from dataflows.cli.options import (
     RECONCILIATION,
     SNAPSHOTS,
     kafka_args,
+    logging_args,
     whole_number,
 )
 
@@ -94,6 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     tls = {"ssl_certfile": args.ssl_certfile, "ssl_keyfile": args.ssl_keyfile}
 
     replicas: list[threading.Thread] = []
+    materializers: list[Materializer] = []
     stop = threading.Event()
     store = None
     if args.brokers is not None:  # an API replica: materialize the topics, then serve them
@@ -107,6 +110,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             StoreReader(args.state_dir / "store").close()
         if args.workers > 1:  # worker processes import the app; each opens its own secondary
             os.environ["SKUFLOW_STATE_DIR"] = str(args.state_dir)
+            os.environ["SKUFLOW_LOG_FORMAT"], os.environ["SKUFLOW_LOG_LEVEL"] = args.log_format, args.log_level
+            # every worker's metrics in one /metrics: Prometheus multiprocess mode, a fresh dir per start
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="skuflow-metrics-")
             if args.api_keys is not None:
                 os.environ["SKUFLOW_API_KEYS"] = str(args.api_keys)
             uvicorn.run(
@@ -116,12 +122,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 host=args.host,
                 port=args.port,
                 log_level=args.log_level,
+                log_config=None,  # uvicorn logs through skuflow's handler (--log-format)
                 access_log=False,
                 **tls,
             )
         else:
-            app = create_app(args.state_dir, StoreReader.beside(store) if store is not None else None, keyring)
-            uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, **tls)
+            app = create_app(
+                args.state_dir,
+                StoreReader.beside(store) if store is not None else None,
+                keyring,
+                ready=lambda: all(m.caught_up.is_set() for m in materializers),
+            )
+            uvicorn.run(
+                app, host=args.host, port=args.port, log_level=args.log_level, log_config=None, access_log=False, **tls
+            )
     except StoreError as exc:
         raise SystemExit(f"skuflow: {exc}") from None
     finally:
@@ -169,7 +183,7 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--state-dir", type=Path, required=True)
     serve.add_argument("--port", type=PORT, default=DEFAULT_PORT)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--log-level", default="warning")
+    logging_args(serve)
     serve.add_argument("--workers", type=whole_number(1, 256), default=1, help="HTTP worker processes (1)")
     kafka_args(serve, required=False, help="Kafka bootstrap servers: materialize the snapshots topic")
     serve.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")

@@ -370,8 +370,13 @@ def test_api_replicas_converge(kafka_bootstrap: str, tmp_path: Path) -> None:
         # The replicas start before the snapshots topic exists: they wait for the dataflow to create it.
         for port in ports:
             wait_http(f"http://127.0.0.1:{port}/healthz")
+            assert http_get(f"http://127.0.0.1:{port}/readyz")[0] == 503  # alive, not ready: no topic yet
         skuflow("produce", str(MEDIUM / "events.jsonl"), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
         run_flow(kafka_bootstrap, t, tmp_path / "flow")
+        deadline = time.monotonic() + 30
+        while any(http_get(f"http://127.0.0.1:{port}/readyz")[0] != 200 for port in ports):
+            assert time.monotonic() < deadline, "a replica never became ready"
+            time.sleep(0.1)
         expected = read_jsonl(MEDIUM / "expected_snapshots.jsonl")
         deadline = time.monotonic() + 30
         for row in expected:
@@ -657,3 +662,45 @@ def test_topics_take_replication_and_min_insync_replicas_from_options(kafka_boot
     described = admin.describe_configs([resource])[resource].result()
     isr = described["min.insync.replicas"]
     assert isr.value == "1" and not isr.is_default  # set on the topic, not the broker's default
+
+
+def test_run_serves_metrics_and_writes_json_logs(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """A tailing `skuflow run --metrics-port P --log-format json`: its metrics (consumer lag per
+    partition, events in, rejects by reason and source) on P while it runs; every stderr line a
+    JSON object, each rejection one with its event id and correlation id."""
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    from tests.helpers import free_port
+
+    t = topics()
+    ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 2)])
+    skuflow("produce", str(MEDIUM / "events.jsonl"), "--bootstrap", kafka_bootstrap, "--topic", t["events"])
+    port = free_port()
+    command = run_command(
+        kafka_bootstrap, t, tmp_path / "flow", MEDIUM / "item_master.csv", "--metrics-port", str(port),
+        "--log-format", "json", until_end=False,
+    )  # fmt: skip
+    flow = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    events = len(read_jsonl(MEDIUM / "events.jsonl"))
+    text = ""
+    try:
+        deadline = time.monotonic() + 60
+        lag = f'skuflow_kafka_consumer_lag{{partition="0",topic="{t["events"]}"}} 0.0'  # read to the end
+        while f"skuflow_events_in_total {events:.1f}" not in text or lag not in text:
+            assert flow.poll() is None and time.monotonic() < deadline, text[-2000:]
+            time.sleep(0.2)
+            with contextlib.suppress(OSError):
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+        assert 'skuflow_events_rejected_total{reason="unknown_uom",source="' in text
+    finally:
+        flow.send_signal(signal.SIGINT)
+        _, err = flow.communicate(timeout=60)
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert len(lines) == len([line for line in err.splitlines() if line.strip()]) - 1  # but the closing summary
+    rejected = [r for r in lines if r["logger"] == "skuflow.exceptions"]
+    expected = read_jsonl(MEDIUM / "expected_rejects.jsonl")
+    assert len(rejected) == len(expected) and {r["event_id"] for r in rejected} == {e["event_id"] for e in expected}
+    assert all(r["level"] == "INFO" and "correlation_id" in r and r["time"].endswith("+00:00") for r in rejected)

@@ -91,7 +91,7 @@ def test_every_route_is_in_the_matrix(keyed: Any) -> None:
         (method.upper(), path)
         for path, ops in client.get("/openapi.json").json()["paths"].items()
         for method in ops
-        if path != "/healthz"
+        if path not in ("/healthz", "/readyz")
     }
     assert documented == {(method, route) for method, route, *_ in ROUTES}
 
@@ -115,10 +115,11 @@ def test_each_route_answers_exactly_by_key_and_scope(
             assert needed in r.json()["message"]
 
 
-def test_healthz_needs_no_key_and_says_only_that_it_is_up(keyed: Any) -> None:
+def test_healthz_and_readyz_need_no_key_and_say_only_that_it_is_up(keyed: Any) -> None:
     client, *_ = keyed
-    r = client.get("/healthz")
-    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    for probe in ("/healthz", "/readyz"):
+        r = client.get(probe)
+        assert r.status_code == 200 and r.json() == {"status": "ok"}
 
 
 _NAMES = st.one_of(st.sampled_from(["amazon", "b2b", "ACCT-1", "Amazon", "amazon "]), st.text(min_size=1, max_size=12))
