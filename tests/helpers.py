@@ -62,6 +62,15 @@ def run_command(
     return [sys.executable, "-m", "dataflows.cli", *args]
 
 
+def communicate_all(procs: list[subprocess.Popen[str]], timeout: float) -> list[str]:
+    """Each process's stderr, read concurrently: a cluster member blocked on a full pipe would
+    stall the others while a sequential `communicate` waits on the first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(procs)) as pool:
+        return [e for _, e in pool.map(lambda p: p.communicate(timeout=timeout), procs)]
+
+
 def run_done(stderr: str) -> tuple[int, float]:
     """(events, seconds) of `skuflow run`'s closing line ("done: N events in S s ...")."""
     m = re.search(r"done: ([\d,]+) events in ([\d.]+) s", stderr)

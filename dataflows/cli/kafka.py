@@ -148,7 +148,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     wire = AvroWire(schemas.INVENTORY_EVENT, args.schema_registry)
     control = control_arg(args, policy, not args.until_end, stop)
     port = args.metrics_port if args.metrics_port is not None else 8001 + (args.process_id or 0)
-    log.info(serve_metrics(port), extra={"metrics_port": port})
+    note = serve_metrics(port)
+    (log.warning if "not served" in note else log.info)(note, extra={"metrics_port": port})
     status = StatusLine() if sys.stderr.isatty() and args.log_format == "text" else None
     if status is not None:
         status.start()
@@ -239,6 +240,6 @@ def add_parsers(sub: Any) -> None:
         type=whole_number(0, 65535),
         help="Prometheus metrics of this process (default 8001 + --process-id; 0 = off)",
     )
-    logging_args(runp, "info")
+    logging_args(runp)
     flow_args(runp, changes_file=None)
     runp.set_defaults(func=cmd_run)

@@ -23,6 +23,7 @@ from dataflows.cli.options import (
     flow_config,
     policy_arg,
     positive_number,
+    serve_metrics,
     whole_number,
 )
 
@@ -42,8 +43,6 @@ def _wait_healthy(url: str, api: subprocess.Popen[bytes], timeout_s: float = 20.
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from prometheus_client import start_http_server
-
     from connectors.simulator import Distributor, SimConfig, SimulatorSource
     from dataflows.runner import run
     from dataflows.status import StatusLine
@@ -84,13 +83,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     try:
         _wait_healthy(f"{base}/healthz", api)
-        metrics_note = ""
-        if args.metrics_port:
-            try:
-                start_http_server(args.metrics_port, addr=args.host)
-                metrics_note = f"  dataflow metrics: http://{args.host}:{args.metrics_port}/metrics\n"
-            except OSError as exc:
-                metrics_note = f"  (dataflow metrics not served: port {args.metrics_port}: {exc.strerror})\n"
+        metrics_note = f"  dataflow {serve_metrics(args.metrics_port, args.host)}\n" if args.metrics_port else ""
         fast = max(range(len(sim.skus)), key=lambda i: sim.weights[i])
         sku = sim.skus[fast]
         third = (

@@ -266,7 +266,7 @@ def as_state(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, int]
 def test_two_processes_give_the_single_process_result(kafka_bootstrap: str, tmp_path: Path) -> None:
     import subprocess
 
-    from tests.helpers import free_port
+    from tests.helpers import communicate_all, free_port
 
     t = topics()
     ensure_topics(kafka_bootstrap, [TopicSpec(t["events"], 4)])
@@ -274,7 +274,7 @@ def test_two_processes_give_the_single_process_result(kafka_bootstrap: str, tmp_
     addresses = f"127.0.0.1:{free_port()};127.0.0.1:{free_port()}"
     args = run_command(kafka_bootstrap, t, tmp_path / "flow", MEDIUM / "item_master.csv", "--addresses", addresses)
     procs = [subprocess.Popen([*args, "--process-id", str(i)], stderr=subprocess.PIPE, text=True) for i in range(2)]
-    errs = [p.communicate(timeout=120)[1] for p in procs]
+    errs = communicate_all(procs, timeout=120)
     assert [p.returncode for p in procs] == [0, 0], errs
     counts = [run_done(e)[0] for e in errs]
     assert all(counts) and sum(counts) == len(read_jsonl(MEDIUM / "events.jsonl"))  # both did real work
@@ -401,7 +401,7 @@ def test_rescale_from_one_process_to_two_after_a_crash(kafka_bootstrap: str, tmp
     import signal
     import subprocess
 
-    from tests.helpers import free_port
+    from tests.helpers import communicate_all, free_port
 
     n = 240_000  # the crash must land mid-run (one process reads ~50k events/s)
     events, item_master, t = simulated_topic(kafka_bootstrap, tmp_path, n, 600)
@@ -416,7 +416,7 @@ def test_rescale_from_one_process_to_two_after_a_crash(kafka_bootstrap: str, tmp
         subprocess.Popen([*common, "--addresses", addresses, "--process-id", str(i)], stderr=subprocess.PIPE, text=True)
         for i in range(2)
     ]
-    errs = [p.communicate(timeout=180)[1] for p in two]
+    errs = communicate_all(two, timeout=180)
     assert [p.returncode for p in two] == [0, 0], errs
     resumed = sum(run_done(e)[0] for e in errs)
     assert 0 < resumed < n  # the two processes took over from the snapshot
@@ -665,7 +665,7 @@ def test_topics_take_replication_and_min_insync_replicas_from_options(kafka_boot
 
 
 def test_run_serves_metrics_and_writes_json_logs(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """A tailing `skuflow run --metrics-port P --log-format json`: its metrics (consumer lag per
+    """A tailing `skuflow run --metrics-port P --log-format json --log-level info`: its metrics (consumer lag per
     partition, events in, rejects by reason and source) on P while it runs; every stderr line a
     JSON object, each rejection one with its event id and correlation id."""
     import signal
@@ -681,7 +681,7 @@ def test_run_serves_metrics_and_writes_json_logs(kafka_bootstrap: str, tmp_path:
     port = free_port()
     command = run_command(
         kafka_bootstrap, t, tmp_path / "flow", MEDIUM / "item_master.csv", "--metrics-port", str(port),
-        "--log-format", "json", until_end=False,
+        "--log-format", "json", "--log-level", "info", until_end=False,
     )  # fmt: skip
     flow = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     events = len(read_jsonl(MEDIUM / "events.jsonl"))
