@@ -23,7 +23,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from connectors.codec import RawRecord
 from connectors.exceptions import ConnectorError
@@ -126,6 +126,11 @@ CONSUMER_LAG = Gauge(
     "skuflow_kafka_consumer_lag",
     "Messages on the broker not yet read by this process (log end offset - next offset)",
     ["topic", "partition"],
+)
+
+
+DELIVERY_FAILURES = Counter(
+    "skuflow_delivery_failures_total", "Messages the broker did not acknowledge (the flow then stops)", ["topic"]
 )
 
 
@@ -337,8 +342,10 @@ class _Lane(StatefulSinkPartition[Any, None]):
         self._failure: str | None = None
 
     def _delivered(self, err: Any, msg: Any) -> None:
-        if err is not None and self._failure is None:
-            self._failure = f"delivery to {self._topic}/{self._partition} failed: {err}"
+        if err is not None:
+            DELIVERY_FAILURES.labels(self._topic).inc()
+            if self._failure is None:
+                self._failure = f"delivery to {self._topic}/{self._partition} failed: {err}"
 
     def _check(self) -> None:
         if self._failure is not None:

@@ -62,6 +62,9 @@ class ChannelModel(_Strict):
     low_stock_below: int = Field(0, ge=0, description="Publish 0 when the figure is below this.")
     priority: int = Field(0, description="Higher first; lower ones also hold back higher ones' safety stock.")
     max_updates_per_second: float | None = Field(None, gt=0, description="Publication rate limit.")
+    publication_slo: Duration | None = Field(
+        None, description="Objective for an event's age when its figure is published, e.g. 5s (alerted on)."
+    )
 
 
 class RingFenceModel(_Strict):
@@ -165,6 +168,7 @@ class PolicyModel(_Strict):
                 low_stock_below=c.low_stock_below,
                 priority=c.priority,
                 max_updates_per_s=c.max_updates_per_second,
+                publication_slo_s=c.publication_slo.total_seconds() if c.publication_slo is not None else None,
             )
             for name, c in self.channels.items()
         )

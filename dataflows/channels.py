@@ -17,6 +17,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -135,11 +136,19 @@ class PublishLogic(StatefulBatchLogic[Any, ChannelPublication, bytes]):
         for c in policy.channels:
             if c.name == self.channel:
                 self.throttle.per_s, self.throttle.low_stock = c.max_updates_per_s, c.low_stock_below
+                if c.publication_slo_s is not None:
+                    metrics.PUBLICATION_SLO.labels(c.name).set(c.publication_slo_s)
+                else:
+                    with suppress(KeyError):  # a reload dropped it
+                        metrics.PUBLICATION_SLO.remove(c.name)
 
     def _observed(self, out: list[ChannelPublication]) -> tuple[list[ChannelPublication], bool]:
         if self.throttle is not None and self.channel is not None:
+            now = time.time()
             metrics.CHANNEL_QUEUE.labels(self.channel).set(self.throttle.depth)
-            metrics.CHANNEL_OLDEST_WAIT.labels(self.channel).set(self.throttle.oldest_wait(time.time()))
+            metrics.CHANNEL_OLDEST_WAIT.labels(self.channel).set(self.throttle.oldest_wait(now))
+            if out:
+                metrics.PUBLICATION_AGE.observe_ms(int(now * 1000), (p.as_of for p in out), (self.channel,))
         return out, StatefulBatchLogic.RETAIN
 
     def on_batch(self, values: list[Any]) -> tuple[Iterable[ChannelPublication], bool]:
@@ -207,11 +216,22 @@ class HealthLogic(StatefulBatchLogic[Any, LocationStatus, bytes]):
                 change = self.health.on_arrival(payload, now, self._rule())
             if change is not None:
                 out.append(change)
-        return out, StatefulBatchLogic.RETAIN
+        return self._gauged(out), StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[LocationStatus], bool]:
         change = self.health.check(time.time(), self._rule()) if self.health else None
-        return ([change] if change else []), StatefulBatchLogic.RETAIN
+        return self._gauged([change] if change else []), StatefulBatchLogic.RETAIN
+
+    def _gauged(self, changes: list[LocationStatus]) -> list[LocationStatus]:
+        """Keep the location's stale gauge at its status, while a rule covers it."""
+        if self.health is None:
+            return changes
+        if self._rule() is not None:
+            metrics.STALE.labels(self.health.location).set(1 if self.health.stale else 0)
+        else:
+            with suppress(KeyError):  # a reload dropped its rule
+                metrics.STALE.remove(self.health.location)
+        return changes
 
     def notify_at(self) -> datetime | None:
         deadline = self.health.deadline(self._rule()) if self.health else None

@@ -34,7 +34,7 @@ from operators.changes import Change
 from operators.policy import Policy
 from operators.publication import ChannelPublication
 from operators.reconciliation import Adoption, Reconciliation, ReconciliationRecord, ReconciliationRule
-from operators.rejects import ReportedOnce, duplicate_name
+from operators.rejects import ReportedOnce, duplicate_of
 from operators.routing import GroupRouted, key_of
 
 EXCEPTIONS_KEY = "exceptions"
@@ -77,7 +77,8 @@ def _reported_once(retention_ms: int, clock: Callable[[], int]) -> Callable[...,
         seen = seen if seen is not None else ReportedOnce(retention_ms)
         if seen.first(rejection, clock()):
             return seen, [rejection]
-        metrics.DUPLICATES.labels(duplicate_name(rejection)).inc()
+        etype, source = duplicate_of(rejection)
+        metrics.DUPLICATES.labels(etype, metrics.source_label(source)).inc()
         return seen, []
 
     return once

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 
 from bytewax.operators import StatefulBatchLogic
@@ -88,12 +89,16 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
 
     def on_batch(self, values: list[Keyed]) -> tuple[Iterable[FoldOut], bool]:
         by_key: dict[str, list[Posting | Rejection]] = {}
+        times: list[int] = []  # occurred_at of each event (a transfer's receive side is its second posting)
         for key, item in values:
             items = by_key.get(key)
             if items is None:
                 by_key[key] = [item]
             else:
                 items.append(item)
+            if type(item) is Posting and not item[1]:
+                times.append(item[0].occurred_at)
+        metrics.FOLD_AGE.observe_ms(wall_clock_ms(), times)
         out: list[FoldOut] = []
         live, dirty, changes, render = self.live, self._dirty, self.changes, self.render
         now = wall_clock_ms() if changes else None
@@ -101,8 +106,8 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
             ledger = live.get(key) or self._ledger(key, items[0])
             dirty[key] = dirty.get(key, 0) + len(items)
             outcome = self.ledgers.fold(ledger, items, now, render)
-            for name in outcome.duplicates:
-                metrics.DUPLICATES.labels(name).inc()
+            for etype, source in outcome.duplicates:
+                metrics.DUPLICATES.labels(etype, metrics.source_label(source)).inc()
             out += outcome.rejects
             if outcome.checks or outcome.anomalies:
                 sku, location = parts_of(key)
@@ -116,13 +121,11 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
                 out.append(outcome.change if outcome.change is not None else outcome.snapshot)
                 metrics.SNAPSHOTS.inc()
                 metrics.observe_event_time(outcome.snapshot.as_of)
-        for t, applied, late, duplicates in self.ledgers.counts():
+        for t, applied, late in self.ledgers.counts():
             if applied:
                 _applied[t].inc(applied)
             if late:
                 _late[t].inc(late)
-            if duplicates:
-                metrics.DUPLICATES.labels(t.value).inc(duplicates)
         return out, StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> GroupState:
@@ -135,6 +138,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
         per epoch (at 5,000 events/s, 4 let an epoch's writes grow from 4.9 to 10.4 MB
         within 40 s as histories grew; 16 kept them at 5-7 MB, and so the pause shorter)."""
         if self._dirty and self.store is not None:
+            started = time.perf_counter()
             self.gen += 1
             live = self.live
             self.store.commit(self.gen, {key: live[key].persist(DELTAS_PER_WHOLE) for key in self._dirty})
@@ -142,4 +146,5 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
                 if n <= COOL_ITEMS and live[key].retained <= COOL_HISTORY:
                     del live[key]
             self._dirty = {}
+            metrics.EPOCH_WRITE.observe(time.perf_counter() - started)
         return (self.gen, self.keys)

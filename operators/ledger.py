@@ -28,7 +28,7 @@ from operators.exceptions import Overflow
 from operators.fold import EMPTY, Buckets, Move, Posting, account_delta, apply, fits
 from operators.history import CHECKPOINT_EVERY, Accounts, Checkpoint, History, HistoryMark, Splice, frozen
 from operators.reconciliation import BUCKET_OF_STATUS, BUCKETS, BalanceCheck, Bucket
-from operators.rejects import Reason, Rejection, duplicate_name
+from operators.rejects import Duplicate, Reason, Rejection, duplicate_of
 from operators.snapshot import AvailabilitySnapshot
 
 HOUR_MS = 3_600_000
@@ -58,7 +58,7 @@ class BatchOutcome:
     rejects: list[Rejection] = field(default_factory=list)
     applied: list[EventType] = field(default_factory=list)
     late: list[EventType] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)  # event types, as reported
+    duplicates: list[Duplicate] = field(default_factory=list)  # (event type, source system) of each
     checks: list[BalanceCheck] = field(default_factory=list)  # balance snapshots, (re-)checked
     anomalies: list[AnomalyCheck] = field(default_factory=list)  # found, changed or cleared
     causes: list[str] = field(default_factory=list)  # event ids of the postings applied, in order
@@ -206,7 +206,7 @@ class KeyLedger:
         first = self._seen.digest_of(item.id_hash)
         at = item.occurred_at or self.as_of or 0
         if first == item.digest or not self._first_report(item.id_hash, item.digest, at):
-            out.duplicates.append(duplicate_name(item))
+            out.duplicates.append(duplicate_of(item))
         else:
             out.rejects.append(item if first is None else _conflicting(item))
 
@@ -225,7 +225,7 @@ class KeyLedger:
         first = self._seen.digest_of(event.id_hash)
         if first is not None:
             if first == event.digest or not self._first_report(event.id_hash, event.digest, event.occurred_at):
-                out.duplicates.append(event.event_type.value)
+                out.duplicates.append((event.event_type.value, event.source_system))
             else:
                 out.rejects.append(_conflicting(posting))
             return
@@ -242,7 +242,7 @@ class KeyLedger:
             if self._first_report(event.id_hash, event.digest, at):
                 out.rejects.append(rejected)
             else:
-                out.duplicates.append(event.event_type.value)
+                out.duplicates.append((event.event_type.value, event.source_system))
             return
         self._seen.add(event.id_hash, event.digest, event.occurred_at)
         out.checks += checks
@@ -509,8 +509,11 @@ class NativeLedgers:
         for code, item in notes:
             if code == _NEW_REJECTION:
                 out.rejects.append(item)
+            elif code == _DUPLICATE_POSTING:
+                event = item.event
+                out.duplicates.append((event.event_type.value, event.source_system))
             elif code == _DUPLICATE_REJECTION:
-                out.duplicates.append(duplicate_name(item))
+                out.duplicates.append(duplicate_of(item))
             elif code in (_CONFLICTING_REJECTION, _CONFLICTING):
                 out.rejects.append(_conflicting(item))
             elif code == _BEYOND_RETENTION:
@@ -544,15 +547,15 @@ class NativeLedgers:
                 out.rejects.append(_late_beyond_horizon(item.event, self.settings))
         return out
 
-    def counts(self) -> list[tuple[EventType, int, int, int]]:
-        """(type, applied, late, duplicate postings) of every type folded since the last call."""
-        applied, late, duplicates = self._kit.take_counts()
-        counts = zip(EventType, applied, late, duplicates, strict=True)
-        return [(t, a, n, d) for t, a, n, d in counts if a or n or d]
+    def counts(self) -> list[tuple[EventType, int, int]]:
+        """(type, applied, late) of every type folded since the last call (duplicates are
+        in each batch's outcome: they are labelled by source system too)."""
+        applied, late = self._kit.take_counts()
+        return [(t, a, n) for t, a, n in zip(EventType, applied, late, strict=True) if a or n]
 
 
 _PICKLE = b"\x80"  # how a pickle (protocol 2 and on) starts; native records start 1 or 2
 # the native ledger's note codes (see `Ledger.on_batch` in operators/native/src/ledger_py.rs)
 (_NEW_REJECTION, _DUPLICATE_REJECTION, _CONFLICTING_REJECTION, _CONFLICTING, _BEYOND_RETENTION) = range(5)
-_LATE, _OVERFLOW, _BALANCE_CHECK, _ANOMALY_CHECK = range(5, 9)
+_LATE, _OVERFLOW, _BALANCE_CHECK, _ANOMALY_CHECK, _DUPLICATE_POSTING = range(5, 10)
 _TYPES: tuple[EventType, ...] = tuple(EventType)

@@ -37,6 +37,7 @@ class Channel:
     low_stock_below: int = 0  # publish 0 when the figure is below this
     priority: int = 0  # higher first: lower-priority channels also hold back higher ones' safety stock
     max_updates_per_s: float | None = None  # publication rate limit (None: unlimited)
+    publication_slo_s: float | None = None  # event to publication, the channel's objective (for alerts)
 
     def eligible(self, location: str) -> bool:
         return self.locations is None or location in self.locations

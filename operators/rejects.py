@@ -90,10 +90,14 @@ class Rejection:
         }
 
 
-def duplicate_name(item: Rejection) -> str:
-    """A duplicate rejection's event type, as the duplicates metric labels it."""
-    etype = item.payload.get("event_type") if isinstance(item.payload, dict) else None
-    return etype if isinstance(etype, str) else "UNKNOWN"
+Duplicate = tuple[str, str | None]  # (event type, source system as sent): the duplicates metric's labels
+
+
+def duplicate_of(item: Rejection) -> Duplicate:
+    """A duplicate rejection's event type and source system, as its payload says them."""
+    payload = item.payload if isinstance(item.payload, dict) else {}
+    etype, source = payload.get("event_type"), payload.get("source_system")
+    return (etype if isinstance(etype, str) else "UNKNOWN", source if isinstance(source, str) else None)
 
 
 class ReportedOnce:

@@ -21,7 +21,7 @@ import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.exceptions import HTTPException
 
@@ -52,15 +52,13 @@ from serving.store import StoreReader
 _SUMMED = ("sellable", "reserved", "picked", "quarantine", "damaged", "in_transit", "on_hand", "available")
 _JSON = "application/json"
 
-REQUESTS = Counter("skuflow_api_requests_total", "API requests", ["route", "status"])
 LATENCY = Histogram(
     "skuflow_api_request_seconds",
-    "API request latency",
-    ["route"],
+    "API request latency by route and status (its _count: the requests)",
+    ["route", "status"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
-_ONE_OK = REQUESTS.labels("/v1/availability/{sku}/{location}", "200")
-_ONE_LATENCY = LATENCY.labels("/v1/availability/{sku}/{location}")
+_ONE_LATENCY = LATENCY.labels("/v1/availability/{sku}/{location}", "200")
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
@@ -100,8 +98,7 @@ class _Metrics(_HttpMiddleware):
         finally:
             route = scope.get("route")
             name = getattr(route, "path", "unmatched")
-            LATENCY.labels(name).observe(time.perf_counter() - start)
-            REQUESTS.labels(name, str(status[0])).inc()
+            LATENCY.labels(name, str(status[0])).observe(time.perf_counter() - start)
 
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -182,7 +179,6 @@ class _FastGet:
                     await send({"type": "http.response.start", "status": 200, "headers": _JSON_HEADERS})
                     await send({"type": "http.response.body", "body": body})
                     _ONE_LATENCY.observe(time.perf_counter() - start)
-                    _ONE_OK.inc()
                     return
         await self.app(scope, receive, send)
 
@@ -530,9 +526,11 @@ def _registry() -> CollectorRegistry:
 
 def app_from_env() -> FastAPI:
     """The app over $SKUFLOW_STATE_DIR (keys from $SKUFLOW_API_KEYS, when set; logs as
-    $SKUFLOW_LOG_FORMAT at $SKUFLOW_LOG_LEVEL): what each of `skuflow serve --workers N` imports."""
+    $SKUFLOW_LOG_FORMAT at $SKUFLOW_LOG_LEVEL; ready once the file $SKUFLOW_READY_FILE, when
+    set, exists): what each of `skuflow serve --workers N` imports."""
     from dataflows import logs
 
     logs.configure(os.environ.get("SKUFLOW_LOG_FORMAT", "text"), os.environ.get("SKUFLOW_LOG_LEVEL", "warning"))
-    keys = os.environ.get("SKUFLOW_API_KEYS")
-    return create_app(os.environ["SKUFLOW_STATE_DIR"], keyring=Keyring(Path(keys)) if keys else None)
+    keys, marker = os.environ.get("SKUFLOW_API_KEYS"), os.environ.get("SKUFLOW_READY_FILE")
+    ready = Path(marker).exists if marker else None
+    return create_app(os.environ["SKUFLOW_STATE_DIR"], keyring=Keyring(Path(keys)) if keys else None, ready=ready)

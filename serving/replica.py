@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from prometheus_client import Gauge
 
 from serving.store import StoreWriter
 
@@ -25,6 +26,14 @@ from serving.store import StoreWriter
 FETCH_CONFIG = {"fetch.min.bytes": 65536, "fetch.wait.max.ms": 2}
 
 log = logging.getLogger(__name__)
+
+LAG = Gauge(
+    "skuflow_replica_lag_messages",
+    "Messages on the broker this replica has not stored yet (high watermark - next offset)",
+    ["topic", "partition"],
+    multiprocess_mode="max",
+)
+LAG_EVERY_S = 1.0
 
 Decode = Any  # Callable[[bytes], dict[str, Any]] (an AvroWire.decode: timestamps in epoch ms)
 
@@ -83,7 +92,12 @@ class Materializer:
             stored = self.store.offsets(self.topic)
             consumer.assign([TopicPartition(self.topic, p, stored.get(p, OFFSET_BEGINNING)) for p in partitions])
             at_end: set[int] = set()
+            position = {p: stored.get(p, 0) for p in partitions}
+            lag_at = 0.0
             while stop is None or not stop.is_set():
+                if time.monotonic() - lag_at >= LAG_EVERY_S:
+                    self._observe_lag(consumer, position)
+                    lag_at = time.monotonic()
                 # What is there now; else wait for the next message, not for a full batch
                 # (librdkafka's consume waits out its timeout until `num` have arrived).
                 msgs = consumer.consume(500, 0) or consumer.consume(1, 0.1)
@@ -109,10 +123,20 @@ class Materializer:
                 if offsets:
                     self.write(snapshots, offsets)
                     self.applied += len(snapshots)
+                    for (_, partition), offset in offsets.items():
+                        position[partition] = offset
                 if len(at_end) == len(partitions):
                     self.caught_up.set()
                     if until_end:
                         break
+            self._observe_lag(consumer, position)
             return self.applied
         finally:
             consumer.close()
+
+    def _observe_lag(self, consumer: Consumer, position: dict[int, int]) -> None:
+        """Each partition's lag from the high watermark of the last fetch (no broker round trip)."""
+        for partition, offset in position.items():
+            low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, partition), cached=True)
+            if high >= 0:
+                LAG.labels(self.topic, str(partition)).set(max(0, high - max(offset, low)))

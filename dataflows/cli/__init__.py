@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "before_imports"):  # what must hold before the command's libraries load
+        args.before_imports(args)
     logs.configure(getattr(args, "log_format", "text"), getattr(args, "log_level", "warning"))
     if getattr(args, "metrics_port", 0) is None and hasattr(args, "port"):
         args.metrics_port = args.port + 1

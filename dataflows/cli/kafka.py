@@ -33,7 +33,6 @@ from dataflows.cli.options import (
     serve_metrics,
     whole_number,
 )
-from dataflows.status import StatusLine
 
 log = logging.getLogger("skuflow.run")
 
@@ -150,6 +149,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     port = args.metrics_port if args.metrics_port is not None else 8001 + (args.process_id or 0)
     note = serve_metrics(port)
     (log.warning if "not served" in note else log.info)(note, extra={"metrics_port": port})
+    from dataflows.status import StatusLine
+
     status = StatusLine() if sys.stderr.isatty() and args.log_format == "text" else None
     if status is not None:
         status.start()

@@ -85,6 +85,23 @@ def _keyring(args: argparse.Namespace) -> Keyring | None:
     return keyring
 
 
+def _mark_caught_up(materializers: list[Materializer], marker: Path, stop: threading.Event) -> None:
+    """Create `marker` once every materializer has caught up (the workers' readiness)."""
+    for m in materializers:
+        while not m.caught_up.wait(0.5):
+            if stop.is_set():
+                return
+    marker.touch()
+
+
+def _multiprocess_metrics(args: argparse.Namespace) -> None:
+    """With --workers N, every process's metrics in one /metrics (the workers', and this one's
+    materializers'): Prometheus multiprocess mode, a fresh dir per start; it must be set
+    before prometheus_client first loads."""
+    if args.workers > 1:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="skuflow-metrics-")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -111,10 +128,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.workers > 1:  # worker processes import the app; each opens its own secondary
             os.environ["SKUFLOW_STATE_DIR"] = str(args.state_dir)
             os.environ["SKUFLOW_LOG_FORMAT"], os.environ["SKUFLOW_LOG_LEVEL"] = args.log_format, args.log_level
-            # every worker's metrics in one /metrics: Prometheus multiprocess mode, a fresh dir per start
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="skuflow-metrics-")
             if args.api_keys is not None:
                 os.environ["SKUFLOW_API_KEYS"] = str(args.api_keys)
+            if materializers:  # the workers are ready once this process's materializers caught up
+                marker = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]) / "caught-up"
+                os.environ["SKUFLOW_READY_FILE"] = str(marker)
+                threading.Thread(target=_mark_caught_up, args=(materializers, marker, stop), daemon=True).start()
             uvicorn.run(
                 "serving.api:app_from_env",
                 factory=True,
@@ -197,7 +216,7 @@ def add_parsers(sub: Any) -> None:
     )
     serve.add_argument("--ssl-certfile", type=Path, help="TLS certificate (PEM): serve HTTPS")
     serve.add_argument("--ssl-keyfile", type=Path, help="TLS private key (PEM), with --ssl-certfile")
-    serve.set_defaults(func=cmd_serve)
+    serve.set_defaults(func=cmd_serve, before_imports=_multiprocess_metrics)
 
     materialize = sub.add_parser(
         "materialize",

@@ -25,6 +25,7 @@ from tests.helpers import (
     run_args,
     run_command,
     run_done,
+    scrape,
     skuflow,
 )
 from tests.support.registry import SchemaRegistry
@@ -362,6 +363,7 @@ def test_api_replicas_converge(kafka_bootstrap: str, tmp_path: Path) -> None:
                 str(tmp_path / f"r{i}"),
                 "--port",
                 str(port),
+                *(["--workers", "2"] if i else []),  # its /metrics: its workers' and its materializers'
             ]
         )
         for i, port in enumerate(ports)
@@ -390,6 +392,20 @@ def test_api_replicas_converge(kafka_bootstrap: str, tmp_path: Path) -> None:
         a = http_get(f"http://127.0.0.1:{ports[0]}/v1/skus?limit=1000")[1]
         b = http_get(f"http://127.0.0.1:{ports[1]}/v1/skus?limit=1000")[1]
         assert a == b and len(a["skus"]) == len({r["sku"] for r in expected})
+        for port in ports:  # caught up: every partition's lag 0, and the API's latency by route and status
+            page: dict[Any, float] = {}
+            lags: dict[str, float] = {}
+            while len(lags) < 4 or any(lags.values()):
+                assert time.monotonic() < deadline + 10, (ports.index(port), lags, sorted(n for n, _ in page)[-30:])
+                time.sleep(0.2)
+                page = scrape(f"http://127.0.0.1:{port}/metrics")
+                lags = {
+                    dict(labels)["partition"]: v
+                    for (name, labels), v in page.items()
+                    if name == "skuflow_replica_lag_messages" and dict(labels)["topic"] == t["snapshots"]
+                }
+            route = frozenset({("route", "/v1/availability/{sku}/{location}"), ("status", "200")})
+            assert page.get(("skuflow_api_request_seconds_count", route), 0) >= len(expected), sorted(page)[:50]
     finally:
         for r in replicas:
             r.terminate()
@@ -681,7 +697,7 @@ def test_run_serves_metrics_and_writes_json_logs(kafka_bootstrap: str, tmp_path:
     port = free_port()
     command = run_command(
         kafka_bootstrap, t, tmp_path / "flow", MEDIUM / "item_master.csv", "--metrics-port", str(port),
-        "--log-format", "json", "--log-level", "info", until_end=False,
+        "--log-format", "json", "--log-level", "info", "--epoch-interval", "1s", until_end=False,
     )  # fmt: skip
     flow = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     events = len(read_jsonl(MEDIUM / "events.jsonl"))
@@ -695,6 +711,20 @@ def test_run_serves_metrics_and_writes_json_logs(kafka_bootstrap: str, tmp_path:
             with contextlib.suppress(OSError):
                 text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
         assert 'skuflow_events_rejected_total{reason="unknown_uom",source="' in text
+        page = scrape(f"http://127.0.0.1:{port}/metrics")
+        while not page.get(("skuflow_epoch_state_write_seconds_count", frozenset())):  # an epoch's end, 1 s on
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+            page = scrape(f"http://127.0.0.1:{port}/metrics")
+        duplicates = {
+            dict(labels)["source"]: v for (name, labels), v in page.items() if name == "skuflow_events_duplicate_total"
+        }
+        assert duplicates.get("WMS", 0) > 0 and duplicates.get("OMS", 0) > 0, duplicates  # by source
+        folded = page[("skuflow_event_age_at_fold_seconds_count", frozenset())]
+        assert (
+            0 < folded <= events
+            and page[("skuflow_event_age_at_fold_seconds_bucket", frozenset({("le", "+Inf")}))] == folded
+        )
     finally:
         flow.send_signal(signal.SIGINT)
         _, err = flow.communicate(timeout=60)

@@ -15,7 +15,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from operators import EMPTY, FoldSettings, KeyLedger, Reason, apply, route, validate
-from operators.fold import INT64_MAX, INT64_MIN, Posting, fits
+from operators.fold import INT64_MAX, INT64_MIN, Posting, account_delta, fits
 from operators.ledger import NativeLedgers
 from tests.operators.strategies import ITEM_MASTER, raw_event, receipt
 
@@ -45,10 +45,17 @@ def _in_order(postings: list[Posting]) -> list[Posting]:
 
 
 def _fold_fits(postings: list[Posting]) -> bool:
-    state = EMPTY
+    """Whether the postings fold in event order within int64: the buckets (`apply`) and each
+    account's net reservations (summed by the ledger from `account_delta`)."""
+    state, accounts = EMPTY, dict[str, int]()
     try:
         for p in _in_order(postings):
+            delta = account_delta(state, p)
             state = apply(state, p)
+            if delta is not None:
+                accounts[delta[0]] = accounts.get(delta[0], 0) + delta[1]
+                if not fits(accounts[delta[0]]):
+                    return False
     except ArithmeticError:
         return False
     return True

@@ -116,7 +116,7 @@ def test_health_metrics_and_openapi(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     client.get("/v1/availability/SKU-1/WH-A")
     metrics = client.get("/metrics").text
-    assert 'skuflow_api_requests_total{route="/v1/availability/{sku}/{location}",status="200"}' in metrics
+    assert 'skuflow_api_request_seconds_count{route="/v1/availability/{sku}/{location}",status="200"}' in metrics
     spec = client.get("/openapi.json").json()
     for path in (
         "/v1/availability/{sku}/{location}",

@@ -21,6 +21,8 @@ const MAX_CAUSES: usize = 256;
 /// The note codes of a balance check and an anomaly check (after `ledger::Note`'s).
 const BALANCE_CHECK: u8 = 7;
 const ANOMALY_CHECK: u8 = 8;
+/// A duplicate posting (the item itself): counted by event type and source system in Python.
+const DUPLICATE_POSTING: u8 = 9;
 use crate::ledger::{self, Outcome};
 use crate::record::{self, Mark};
 use crate::render;
@@ -42,7 +44,6 @@ struct Kit {
     dispositions: Vec<PyObject>,
     applied: [AtomicU64; TYPES],
     late: [AtomicU64; TYPES],
-    duplicates: [AtomicU64; TYPES],
 }
 
 fn invalid(what: impl Into<String>) -> PyErr {
@@ -113,7 +114,6 @@ impl LedgerKit {
             dispositions,
             applied: Default::default(),
             late: Default::default(),
-            duplicates: Default::default(),
         })))
     }
 
@@ -159,10 +159,10 @@ impl LedgerKit {
         Ok(ledger)
     }
 
-    /// Postings applied, applied late, and duplicates, per event type since the last call.
-    fn take_counts(&self) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
+    /// Postings applied, and applied late, per event type since the last call.
+    fn take_counts(&self) -> (Vec<u64>, Vec<u64>) {
         let k = &self.0;
-        (take(&k.applied), take(&k.late), take(&k.duplicates))
+        (take(&k.applied), take(&k.late))
     }
 }
 
@@ -521,7 +521,7 @@ impl Ledger {
                     }
                 }
                 Outcome::Duplicate => {
-                    self.kit.duplicates[etype].fetch_add(1, Ordering::Relaxed);
+                    notes.append((DUPLICATE_POSTING, &item))?;
                 }
                 Outcome::NotApplied => {}
             }
