@@ -1,5 +1,5 @@
 """Bytewax sink into the RocksDB store: location snapshots, channel publications, reconciliation
-and anomaly records."""
+and anomaly records, rejected events."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
+from connectors.avro import rejected_record
 from connectors.durable import io_guard
 from operators import AvailabilitySnapshot
 from operators._native import change_json, snapshot_json
@@ -16,6 +17,7 @@ from operators.anomalies import AnomalyRecord
 from operators.changes import Change
 from operators.publication import ChannelPublication
 from operators.reconciliation import ReconciliationRecord
+from operators.rejects import Rejection
 from serving.store import StoreWriter
 
 
@@ -47,6 +49,8 @@ class _StorePartition(StatefulSinkPartition[Any, None]):
             ):
                 if kinds[kind]:
                     put(v.to_dict() for v in kinds[kind])
+            if kinds[Rejection]:
+                w.put_exceptions(rejected_record(r) for r in kinds[Rejection])
 
     def snapshot(self) -> None:
         with io_guard(self._path):
@@ -57,7 +61,7 @@ class _StorePartition(StatefulSinkPartition[Any, None]):
         self._writer.close()
 
 
-_KINDS = (AvailabilitySnapshot, Change, ChannelPublication, ReconciliationRecord, AnomalyRecord)
+_KINDS = (AvailabilitySnapshot, Change, ChannelPublication, ReconciliationRecord, AnomalyRecord, Rejection)
 
 
 def _json(change: Change) -> bytes:

@@ -188,6 +188,8 @@ def build_flow(
         ),
     )
     op.output("exceptions_out", rejects, outputs.exceptions)
+    if outputs.store is not None:
+        records_to_store.append(rejects)  # the console's exceptions page
     snapshots = op.map("by_stream_key", changed, _by_stream_key)
     for i, sink in enumerate(outputs.snapshots):
         op.output(f"snapshots_out_{i}", snapshots, sink)  # type: ignore[arg-type]

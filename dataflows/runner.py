@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from bytewax._bytewax import cli_main
 from bytewax.errors import BytewaxRuntimeError
 from bytewax.inputs import Source
@@ -95,6 +96,14 @@ def _publication_record(publication: ChannelPublication) -> dict[str, Any]:
     return publication.to_dict()
 
 
+def _publication_wire(publication: ChannelPublication) -> dict[str, Any]:
+    """A publication as its Avro record: the explanation as JSON text."""
+    record = publication.to_dict()
+    if record["explanation"] is not None:
+        record["explanation"] = orjson.dumps(record["explanation"]).decode()
+    return record
+
+
 @dataclass(frozen=True)
 class RunSummary:
     records_in: int
@@ -167,7 +176,7 @@ def kafka_outputs(
 
     def encode_publication(p: ChannelPublication) -> tuple[bytes | None, bytes]:
         key = key_of(p.sku, p.account) if p.account else p.sku
-        return key.encode(), frame(pub_wire, channel_topic(p.channel), p.to_dict())
+        return key.encode(), frame(pub_wire, channel_topic(p.channel), _publication_wire(p))
 
     def keyed_sink(topic: str | None, schema: str) -> KafkaRecordSink | None:
         """Records keyed sku|location into `topic`, when there is one."""

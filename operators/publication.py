@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from operators.channels import LocationView, account_figures, channel_figures, kit_figure
+from operators.channels import FigureTerms, LocationView, account_terms, channel_terms, kit_terms
 from operators.policy import Bundle, Policy
 from operators.snapshot import AvailabilitySnapshot
 
@@ -39,6 +39,7 @@ class ChannelPublication:
     correlation_ids: tuple[str, ...] = ()
     account: str | None = None
     published_at: int | None = None  # wall clock (ms) when the publisher let it out
+    explanation: dict[str, Any] | None = None  # the terms the figure was computed from (the API's explain)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class ChannelPublication:
             "cause_event_ids": list(self.cause_event_ids),
             "correlation_ids": list(self.correlation_ids),
             "published_at": self.published_at,
+            "explanation": self.explanation,
         }
 
 
@@ -63,6 +65,18 @@ class _Location:
     version: int
     as_of: int
     last_event_id: str
+    correlation_ids: tuple[str, ...] = ()
+
+
+def _explained(terms: FigureTerms, locations: dict[str, _Location]) -> dict[str, Any]:
+    """The terms, each location's with the events that last changed it."""
+    out = terms.to_dict()
+    for term in out["locations"]:
+        loc = locations[term["location"]]
+        term["version"], term["as_of"] = loc.version, loc.as_of
+        term["last_event_id"] = loc.last_event_id
+        term["correlation_ids"] = list(getattr(loc, "correlation_ids", ()))  # absent in state from before
+    return out
 
 
 @dataclass(slots=True)
@@ -76,13 +90,13 @@ class SkuChannels:
         self, snap: AvailabilitySnapshot, policy: Policy, stale: frozenset[str]
     ) -> list[ChannelPublication]:
         self.locations[snap.location] = _Location(
-            snap.available, dict(snap.accounts), snap.version, snap.as_of, snap.last_event_id
+            snap.available, dict(snap.accounts), snap.version, snap.as_of, snap.last_event_id, snap.correlation_ids
         )
         return self.recompute(policy, stale, (snap.last_event_id,), snap.correlation_ids)
 
-    def figures(self, policy: Policy, stale: frozenset[str]) -> tuple[dict[str, int], dict[str, int]]:
+    def terms(self, policy: Policy, stale: frozenset[str]) -> tuple[dict[str, FigureTerms], dict[str, FigureTerms]]:
         views = [LocationView(loc, s.available, s.accounts, loc in stale) for loc, s in sorted(self.locations.items())]
-        return channel_figures(policy, self.sku, views), account_figures(policy, self.sku, views)
+        return channel_terms(policy, self.sku, views), account_terms(policy, self.sku, views)
 
     def recompute(
         self,
@@ -92,30 +106,25 @@ class SkuChannels:
         correlation_ids: tuple[str, ...] = (),
     ) -> list[ChannelPublication]:
         """Publications for every channel and account whose figure changed."""
-        by_channel, by_account = self.figures(policy, stale)
+        by_channel, by_account = self.terms(policy, stale)
         version = sum(s.version for s in self.locations.values())
         as_of = max((s.as_of for s in self.locations.values()), default=0)
-        out: list[ChannelPublication] = []
-        for channel, figure in by_channel.items():
-            previous = self.published.get(channel)
-            if previous != figure:
-                self.published[channel] = figure
-                out.append(
-                    ChannelPublication(
-                        self.sku, channel, figure, previous, version, as_of, policy.version, causes, correlation_ids
-                    )
-                )
         for channel in [c for c in self.published if c not in by_channel]:
             del self.published[channel]  # a channel the new policy no longer has
         fence_channels = {f.account: f.channel for f in policy.fences_for(self.sku)}
-        for account, figure in by_account.items():
-            previous = self.published_accounts.get(account)
+        views: list[tuple[str, str | None, FigureTerms, dict[str, int]]] = [
+            (channel, None, terms, self.published) for channel, terms in by_channel.items()
+        ]
+        views += [(fence_channels[a], a, terms, self.published_accounts) for a, terms in by_account.items()]
+        out: list[ChannelPublication] = []
+        for channel, account, terms, published in views:
+            previous, figure = published.get(account or channel), terms.figure
             if previous != figure:
-                self.published_accounts[account] = figure
+                published[account or channel] = figure
                 out.append(
                     ChannelPublication(
                         self.sku,
-                        fence_channels[account],
+                        channel,
                         figure,
                         previous,
                         version,
@@ -124,6 +133,7 @@ class SkuChannels:
                         causes,
                         correlation_ids,
                         account,
+                        explanation=_explained(terms, self.locations),
                     )
                 )
         return out
@@ -154,13 +164,22 @@ class KitChannels:
         out = []
         for channel in sorted(channels):
             figures = {sku: self.components.get(sku, {}).get(channel, 0) for sku, _ in bundle.components}
-            figure = kit_figure(bundle, figures)
-            previous = self.published.get(channel)
+            terms = kit_terms(bundle, figures)
+            previous, figure = self.published.get(channel), terms["figure"]
             if previous != figure:
                 self.published[channel] = figure
                 out.append(
                     ChannelPublication(
-                        bundle.sku, channel, figure, previous, version, as_of, policy_version, causes, correlation_ids
+                        bundle.sku,
+                        channel,
+                        figure,
+                        previous,
+                        version,
+                        as_of,
+                        policy_version,
+                        causes,
+                        correlation_ids,
+                        explanation=terms,
                     )
                 )
         return out

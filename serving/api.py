@@ -6,11 +6,12 @@ validation on the hot path. Aggregates parse only what they sum.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
@@ -24,9 +25,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.exceptions import HTTPException
+from starlette.staticfiles import StaticFiles
 
 from operators.anomalies import Anomaly as AnomalyReason
 from operators.routing import join_parts, split_parts
+from serving import ops
 from serving.auth import Authenticate, granted, scoped
 from serving.keys import ADMIN, INVENTORY_READ, Keyring
 from serving.models import (
@@ -36,11 +39,16 @@ from serving.models import (
     BatchResponse,
     ChannelBatchResponse,
     ChannelFigure,
+    ChannelList,
+    ExceptionPage,
+    Explained,
     Health,
     InvalidRequest,
     KeyAnomalies,
     KeyChanges,
+    KeyHistory,
     KeyReconciliation,
+    Operations,
     Problem,
     ReconciliationPage,
     SkuAvailability,
@@ -51,6 +59,7 @@ from serving.store import StoreReader
 
 _SUMMED = ("sellable", "reserved", "picked", "quarantine", "damaged", "in_transit", "on_hand", "available")
 _JSON = "application/json"
+_UI = Path(__file__).parent / "ui"  # the console: static files, its data through the routes below
 
 LATENCY = Histogram(
     "skuflow_api_request_seconds",
@@ -242,11 +251,13 @@ def create_app(
     store: StoreReader | None = None,
     keyring: Keyring | None = None,
     ready: Callable[[], bool] | None = None,
+    flow_metrics: Sequence[str] = (),
 ) -> FastAPI:
     """The API over `<state_dir>/store`, read through `store` when given (a replica's
     reader beside its writer), else through a secondary instance of its own. With a
     `keyring`, every route but /healthz and /readyz needs a key holding its scope
-    (serving.auth). `ready()` says whether a replica has caught up (/readyz)."""
+    (serving.auth). `ready()` says whether a replica has caught up (/readyz). `flow_metrics`:
+    the dataflow's Prometheus endpoints, which /v1/ops summarises for the console."""
     store_path = Path(state_dir) / "store"
     holder: dict[str, StoreReader] = {}
 
@@ -374,6 +385,59 @@ def create_app(
             return _not_found(f"no published availability for sku {sku!r} for account {account!r}")
         return Response(body, media_type=_JSON)
 
+    def explained(channel: str, sku: str, account: str | None = None) -> Response:
+        found = holder["store"].explained(channel, sku, account)
+        whose = f"account {account!r}" if account else f"channel {channel!r}"
+        if found is None:
+            return _not_found(f"no published availability for sku {sku!r} for {whose}")
+        figure, terms = found
+        if terms is None:
+            return _not_found(f"the figure of sku {sku!r} for {whose} was published without its terms")
+        return Response(b'{"figure":' + figure + b',"explanation":' + terms + b"}", media_type=_JSON)
+
+    @app.get(
+        "/v1/channels/{channel}/availability/{sku}/explain",
+        response_model=Explained,
+        **guarded("channel:{channel}", _READ_ERRORS),
+        summary="Why one channel's figure of one SKU is what it is: every term, and the events behind each location",
+    )
+    async def channel_explain(channel: str, sku: str) -> Response:
+        return explained(segment(channel), segment(sku))
+
+    @app.get(
+        "/v1/accounts/{account}/availability/{sku}/explain",
+        response_model=Explained,
+        **guarded("account:{account}", _READ_ERRORS),
+        summary="Why one account's figure of one SKU is what it is",
+    )
+    async def account_explain(account: str, sku: str) -> Response:
+        account, sku = segment(account), segment(sku)
+        if not holder["store"].knows_account(account):
+            return _not_found(f"unknown account {account!r}: accounts come from the policy's ring_fences")
+        return explained("", sku, account)
+
+    @app.get(
+        "/v1/availability/{sku}/{location}/history",
+        response_model=KeyHistory,
+        **guarded(INVENTORY_READ, {**_READ_ERRORS, 422: {"model": InvalidRequest}}),
+        summary="The last changes of one key, newest first: buckets before and after, and the events behind each",
+    )
+    async def history(
+        sku: str,
+        location: str,
+        limit: int = Query(20, ge=1, le=MAX_BATCH, description="How many changes."),
+        before_version: int | None = Query(
+            None, ge=1, le=2**63 - 1, description="Only changes to versions below this one (older pages)."
+        ),
+    ) -> Response:
+        sku, location = segment(sku), segment(location)
+        rows = holder["store"].recent_changes(sku, location, before_version, limit)
+        if not rows and before_version is None:
+            return _not_found(f"no change of sku {sku!r} at location {location!r}")
+        oldest = orjson.loads(rows[-1])["version"] if rows else 0
+        next_before = oldest if len(rows) == limit and oldest > 1 else None
+        return _of_key(sku, location, "changes", rows, {"next_before_version": next_before})
+
     @app.get(
         "/v1/skus",
         response_model=SkuPage,
@@ -469,6 +533,50 @@ def create_app(
         keep = _matching(location=location, reason=reason, status=status)
         return _page(holder["store"].anomalies, 4, after, limit, keep)
 
+    @app.get(
+        "/v1/exceptions",
+        response_model=ExceptionPage,
+        **guarded(INVENTORY_READ, {422: {"model": InvalidRequest}}),
+        summary="Rejected events with their reasons and original payloads, filtered, newest first",
+    )
+    async def exceptions(
+        reason: str | None = Query(None, description="Only this reason code."),
+        source: str | None = Query(None, description="Only events whose payload names this source system."),
+        before: int | None = Query(None, ge=1, le=2**63 - 1, description="The `next_before` of the previous page."),
+        limit: int = Query(100, ge=1, le=MAX_BATCH, description="Page size."),
+    ) -> Response:
+        rows, last = holder["store"].exceptions(before, limit, _matching(reason=reason, source_system=source))
+        body = b'{"records":[' + b",".join(rows) + b'],"next_before":' + orjson.dumps(last) + b"}"
+        return Response(body, media_type=_JSON)
+
+    @app.get(
+        "/v1/channels",
+        response_model=ChannelList,
+        **guarded(INVENTORY_READ),
+        summary="The channels with published figures, and each account's channel",
+    )
+    async def channel_list() -> Response:
+        names, accounts = holder["store"].channels()
+        return JSONResponse({"channels": names, "accounts": accounts})
+
+    @app.get(
+        "/v1/ops",
+        response_model=Operations,
+        **guarded(ADMIN),
+        summary="The console's operations page: publication latency and queues by channel, lag, stale locations",
+    )
+    async def operations() -> Response:
+        samples, scraped = [], []
+        for url in flow_metrics:
+            try:
+                samples += await asyncio.to_thread(ops.scrape, url)
+                scraped.append({"url": url, "up": True, "error": None})
+            except (OSError, ValueError) as exc:
+                scraped.append({"url": url, "up": False, "error": str(exc)})
+        return JSONResponse({**ops.summary(samples, ops.local(_registry())), "flow_metrics": scraped})
+
+    app.mount("/ui", StaticFiles(directory=_UI, html=True), name="console")
+
     @app.get("/healthz", response_model=Health, summary="Whether the service is up (no key needed)")
     async def healthz() -> Response:
         holder["store"].catch_up()
@@ -533,4 +641,6 @@ def app_from_env() -> FastAPI:
     logs.configure(os.environ.get("SKUFLOW_LOG_FORMAT", "text"), os.environ.get("SKUFLOW_LOG_LEVEL", "warning"))
     keys, marker = os.environ.get("SKUFLOW_API_KEYS"), os.environ.get("SKUFLOW_READY_FILE")
     ready = Path(marker).exists if marker else None
-    return create_app(os.environ["SKUFLOW_STATE_DIR"], keyring=Keyring(Path(keys)) if keys else None, ready=ready)
+    flow_metrics = os.environ.get("SKUFLOW_FLOW_METRICS", "").split()
+    keyring = Keyring(Path(keys)) if keys else None
+    return create_app(os.environ["SKUFLOW_STATE_DIR"], keyring=keyring, ready=ready, flow_metrics=flow_metrics)

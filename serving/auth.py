@@ -37,6 +37,11 @@ Scope = MutableMapping[str, Any]
 Problem = Callable[[int, str, dict[str, str] | None], Any]
 
 
+def _console_asset(path: str) -> bool:
+    """The console's static files hold no data (its pages call the API with the user's key)."""
+    return path == "/ui" or path.startswith("/ui/")
+
+
 def _bearer_key(scope: Scope) -> bytes | None:
     for name, value in scope.get("headers") or ():
         if name == b"authorization":
@@ -55,7 +60,7 @@ class Authenticate:
         self.problem = problem
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]], send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC:
+        if scope["type"] != "http" or scope["path"] in PUBLIC or _console_asset(scope["path"]):
             await self.app(scope, receive, send)
             return
         key = _bearer_key(scope)

@@ -211,3 +211,155 @@ class KeyAnomalies(BaseModel):
 class AnomalyPage(BaseModel):
     records: list[Anomaly]
     next_after: str | None = Field(description="Pass as `after` for the next page; null at the end.")
+
+
+class KeyHistory(BaseModel):
+    sku: str
+    location: str
+    changes: list[Change] = Field(description="Newest first; the store keeps each key's newest 1,024.")
+    next_before_version: int | None = Field(
+        description="Pass as `before_version` for the next (older) page; null at the end."
+    )
+
+
+class LocationTerm(BaseModel):
+    """One location's part in a figure, and the events that last changed it."""
+
+    location: str
+    eligible: bool = Field(description="Whether the channel sells from it.")
+    available: int = Field(description="max(0, the snapshot's available)")
+    stale: bool = Field(description="Its authoritative source has been silent past the policy's limit.")
+    stale_rule: str | None = Field(description='"exclude" or "cap N" when stale and a rule covers it.')
+    effective: int = Field(description="a(l): available after the stale rule.")
+    fenced: int = Field(description="F(l): other accounts' unconsumed ring-fences at this location.")
+    contributes: int = Field(description="max(0, effective - fenced) when eligible, else 0.")
+    version: int
+    as_of: int
+    last_event_id: str
+    correlation_ids: list[str]
+
+
+class FenceTerm(BaseModel):
+    account: str
+    channel: str
+    location: str | None = Field(description="null: the pool of its channel's locations.")
+    quantity: int
+    consumed: int = Field(description="The account's net reservations in the fence's scope.")
+    unconsumed: int = Field(description="max(0, quantity - consumed)")
+    counted: Literal["location", "pool"] | None = Field(
+        description="Where it is held back from this figure: in F(l), in P(c), or not (the account's own)."
+    )
+
+
+class SafetyTerm(BaseModel):
+    channel: str = Field(description="The channel whose safety stock it is (this one, or one of higher priority).")
+    units: int
+    percent: float
+    held: int = Field(description="units + floor(percent% of pooled)")
+
+
+class FigureTerms(BaseModel):
+    """A SKU's figure on a channel: every term of the formula, as computed."""
+
+    channel: str
+    account: str | None
+    locations: list[LocationTerm]
+    fences: list[FenceTerm]
+    pool_fenced: int = Field(description="P(c): unconsumed pool fences of other accounts.")
+    pooled: int = Field(description="max(0, sum of contributes - pool_fenced)")
+    safety: list[SafetyTerm]
+    after_safety: int = Field(description="max(0, pooled - sum of safety held)")
+    allocation_cap: float
+    cap_units: int = Field(description="floor(allocation_cap * pooled)")
+    low_stock_below: int
+    figure: int = Field(description="min(after_safety, cap_units), then 0 when below low_stock_below.")
+
+
+class KitPart(BaseModel):
+    sku: str
+    quantity: int = Field(description="Units per kit.")
+    figure: int = Field(description="The component's figure on the channel.")
+    allows: int = Field(description="floor(figure / quantity) kits.")
+
+
+class KitTerms(BaseModel):
+    """A kit's figure: the fewest kits any component allows."""
+
+    components: list[KitPart]
+    limiting: str | None
+    figure: int
+
+
+class Explained(BaseModel):
+    figure: ChannelFigure
+    explanation: FigureTerms | KitTerms
+
+
+class RejectedEvent(BaseModel):
+    """An input the flow rejected (or applied as well as it could), with its original payload."""
+
+    event_id: str | None
+    reason: str = Field(description="The reason code (README: every reason, what was applied, what to do).")
+    detail: str
+    applied: bool = Field(description="True for late_beyond_horizon: applied as well as it could be.")
+    correlation_id: str | None
+    origin: str | None = Field(description="Where it was read: file:line, file#record or topic/partition@offset.")
+    topic: str | None
+    partition: int | None
+    offset: int | None
+    payload_json: str | None = Field(description="The original event as JSON, when it could be parsed.")
+    payload_base64: str | None = Field(description="The original bytes, when they could not be.")
+    source_system: str | None = Field(description="The source system its payload names, when it names one.")
+    stored_at: int = Field(description="When the store took it, epoch milliseconds.")
+
+
+class ExceptionPage(BaseModel):
+    records: list[RejectedEvent] = Field(description="Newest first; the store keeps the newest 100,000.")
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page; null at the end.")
+
+
+class ChannelList(BaseModel):
+    channels: list[str]
+    accounts: dict[str, str] = Field(description="Each account with ring-fences, and its channel.")
+
+
+class ChannelOps(BaseModel):
+    channel: str
+    queue_depth: int | None = None
+    oldest_wait_s: float | None = None
+    slo_s: float | None = None
+    published: int | None = Field(None, description="Figures published since the dataflow started.")
+    p50_s: float | None = Field(None, description="Event age at publication, median (from the histogram).")
+    p99_s: float | None = None
+
+
+class PartitionLag(BaseModel):
+    topic: str
+    partition: int
+    lag: int
+
+
+class StaleLocation(BaseModel):
+    location: str
+    stale: bool
+
+
+class RejectCount(BaseModel):
+    reason: str
+    source: str
+    count: int
+
+
+class Scraped(BaseModel):
+    url: str
+    up: bool
+    error: str | None
+
+
+class Operations(BaseModel):
+    channels: list[ChannelOps]
+    consumer_lag: list[PartitionLag]
+    replica_lag: list[PartitionLag]
+    stale_locations: list[StaleLocation]
+    rejects: list[RejectCount]
+    flow_metrics: list[Scraped] = Field(description="The dataflow endpoints scraped (serve --flow-metrics).")

@@ -9,6 +9,7 @@ WAL on demand, so they see a new snapshot within milliseconds without a lock.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import tempfile
@@ -30,6 +31,9 @@ _ACCOUNT_CHANNEL = b"m\x00account\x00"
 _RECONCILIATION = b"r\x00"
 _ANOMALY = b"n\x00"
 _CHANGE = b"h\x00"
+_EXCEPTION = b"e\x00"  # + 8-byte sequence: rejected events, in the order stored
+EXCEPTIONS_KEPT = 100_000  # the newest rejections the store serves (the exceptions topic or file keeps them all)
+_EXPLANATION = b"x\x00"  # + a publication's key: the terms of that figure
 CHANGES_KEPT = 1024  # the newest changes of each key the store serves (the change log topic keeps them all)
 _PRUNE_EVERY = 64  # versions between prunes of a key's older changes
 _SEP = b"\x00"
@@ -99,6 +103,7 @@ class StoreWriter:
         except Exception as exc:  # rocksdict raises plain Exception
             raise StoreError(f"cannot open store {path} for writing: {exc}") from exc
         self._write_opts = WriteOptions()
+        self._exception_seq = self._last_exception_seq()
 
     def put_snapshots(
         self, snapshots: Iterable[dict[str, Any]], offsets: dict[tuple[str, int], int] | None = None
@@ -133,7 +138,13 @@ class StoreWriter:
         for pub in publications:
             latest[publication_key(pub)] = pub
         accounts = {p["account"]: p["channel"] for p in latest.values() if p.get("account")}
-        values = {key: (pub["version"], orjson.dumps(pub)) for key, pub in latest.items()}
+        values: dict[bytes, tuple[int, bytes]] = {}
+        for key, pub in latest.items():
+            explanation = pub.get("explanation")  # stored apart: a figure's reads stay small
+            values[key] = (pub["version"], orjson.dumps({k: v for k, v in pub.items() if k != "explanation"}))
+            if explanation is not None:
+                text = explanation.encode() if isinstance(explanation, str) else orjson.dumps(explanation)
+                values[_EXPLANATION + key] = (pub["version"], text)
         return self._put_versioned(values, offsets, replace_on_tie=True, accounts=accounts)
 
     def _put_versioned(
@@ -217,6 +228,33 @@ class StoreWriter:
             self._db.write(batch, self._write_opts)
         return written
 
+    def put_exceptions(
+        self, records: Iterable[dict[str, Any]], offsets: dict[tuple[str, int], int] | None = None
+    ) -> int:
+        """Rejected events (RejectedEvent records), each under the next sequence number, with
+        the source system its payload names and when it was stored; the oldest beyond
+        EXCEPTIONS_KEPT are dropped. `offsets` as in put_snapshots."""
+        batch = WriteBatch(raw_mode=True)
+        for (topic, partition), offset in (offsets or {}).items():
+            batch.put(_offset_key(topic, partition), offset.to_bytes(8, "big"))
+        now, written = int(time.time() * 1000), 0
+        for record in records:
+            self._exception_seq += 1
+            batch.put(_EXCEPTION + self._exception_seq.to_bytes(8, "big"), orjson.dumps(_exception(record, now)))
+            written += 1
+        oldest = self._exception_seq - EXCEPTIONS_KEPT
+        if written and oldest > 0:
+            batch.delete_range(_EXCEPTION, _EXCEPTION + oldest.to_bytes(8, "big"))
+        if written or offsets:
+            self._db.write(batch, self._write_opts)
+        return written
+
+    def _last_exception_seq(self) -> int:
+        it = self._db.iter()
+        it.seek_for_prev(_EXCEPTION + b"\xff" * 8)
+        key = it.key() if it.valid() else b""
+        return int.from_bytes(key[len(_EXCEPTION) :], "big") if key.startswith(_EXCEPTION) else 0
+
     def put_account_channels(self, account_channels: dict[str, str]) -> None:
         """Which channel each account with ring-fences buys through (for its fallback view)."""
         self._put_versioned({}, None, replace_on_tie=True, accounts=account_channels)
@@ -237,6 +275,36 @@ class StoreWriter:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _versions(it: Any, prefix: bytes, limit: int, step: Any) -> list[bytes]:
+    """Up to `limit` values of one key's versioned entries (`prefix` + 8-byte version), from
+    where `it` stands, moving by `step` (its next or prev)."""
+    out: list[bytes] = []
+    while it.valid() and len(out) < limit:
+        key = it.key()
+        if not key.startswith(prefix) or len(key) != len(prefix) + 8:
+            break
+        out.append(it.value())
+        step()
+    return out
+
+
+def _exception(record: dict[str, Any], stored_at: int) -> dict[str, Any]:
+    """A RejectedEvent record as served: raw payload bytes in base64, the payload's source system."""
+    out = {k: v for k, v in record.items() if k != "payload_bytes"}
+    raw = record.get("payload_bytes")
+    out["payload_base64"] = base64.b64encode(raw).decode() if raw is not None else None
+    source = None
+    if record.get("payload_json"):
+        try:
+            sent = orjson.loads(record["payload_json"])
+            source = sent.get("source_system") if isinstance(sent, dict) else None
+        except orjson.JSONDecodeError:
+            pass
+    out["source_system"] = source if isinstance(source, str) else None
+    out["stored_at"] = stored_at
+    return out
 
 
 class StoreReader:
@@ -310,6 +378,42 @@ class StoreReader:
         channel = self._db.get(_ACCOUNT_CHANNEL + account.encode())
         return None if channel is None else self.channel(channel.decode(), sku)
 
+    def explained(self, channel: str, sku: str, account: str | None = None) -> tuple[bytes, bytes | None] | None:
+        """A channel's (or an account's) figure JSON and the terms it was computed from (None
+        when the figure was published without them), or None when there is no figure."""
+        self.catch_up()
+        key = publication_key({"sku": sku, "channel": channel, "account": account})
+        value = self._db.get(key)
+        if value is None and account is not None:
+            held = self._db.get(_ACCOUNT_CHANNEL + account.encode())
+            return None if held is None else self.explained(held.decode(), sku)
+        if value is None:
+            return None
+        terms = self._db.get(_EXPLANATION + key)
+        if terms is None or value_version(terms) != value_version(value):
+            return value_json(value), None
+        return value_json(value), value_json(terms)
+
+    def channels(self) -> tuple[list[str], dict[str, str]]:
+        """The channels with a published figure, and each account's channel."""
+        self.catch_up()
+        names: list[str] = []
+        it = self._db.iter()
+        it.seek(_CHANNEL)
+        while it.valid() and (key := it.key()).startswith(_CHANNEL):
+            name = key[len(_CHANNEL) :].split(_SEP, 1)[0]
+            names.append(name.decode())
+            it.seek(_CHANNEL + name + b"\x01")  # skip the channel's SKUs
+        accounts = {k[len(_ACCOUNT_CHANNEL) :].decode(): v.decode() for k, v in self._raw_prefixed(_ACCOUNT_CHANNEL)}
+        return names, accounts
+
+    def _raw_prefixed(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        it = self._db.iter()
+        it.seek(prefix)
+        while it.valid() and (key := it.key()).startswith(prefix):
+            yield key, it.value()
+            it.next()
+
     def knows_account(self, account: str) -> bool:
         return self._db.get(_ACCOUNT_CHANNEL + account.encode()) is not None
 
@@ -359,14 +463,40 @@ class StoreReader:
         prefix = _change_prefix(sku, location)
         it = self._db.iter()
         it.seek(prefix + (after_version + 1).to_bytes(8, "big"))
+        return _versions(it, prefix, limit, it.next)
+
+    def recent_changes(self, sku: str, location: str, before_version: int | None, limit: int) -> list[bytes]:
+        """Up to `limit` changes of one key with a version below `before_version` (None: the
+        newest), newest first."""
+        self.catch_up()
+        prefix = _change_prefix(sku, location)
+        it = self._db.iter()
+        if before_version is None:
+            it.seek_for_prev(prefix + b"\xff" * 8)
+        else:
+            it.seek_for_prev(prefix + max(0, before_version - 1).to_bytes(8, "big"))
+        return _versions(it, prefix, limit, it.prev)
+
+    def exceptions(self, before: int | None, limit: int, keep: Any) -> tuple[list[bytes], int | None]:
+        """Up to `limit` rejections `keep` (a predicate on the record) accepts, newest first,
+        stored before sequence `before` (None: from the newest); and the cursor to pass next."""
+        self.catch_up()
+        it = self._db.iter()
+        it.seek_for_prev(_EXCEPTION + (b"\xff" * 8 if before is None else max(0, before - 1).to_bytes(8, "big")))
         out: list[bytes] = []
-        while it.valid() and len(out) < limit:
+        seq: int | None = None
+        while it.valid():
             key = it.key()
-            if not key.startswith(prefix) or len(key) != len(prefix) + 8:
-                break
-            out.append(it.value())
-            it.next()
-        return out
+            if not key.startswith(_EXCEPTION):
+                return out, None
+            seq = int.from_bytes(key[len(_EXCEPTION) :], "big")
+            value = it.value()
+            if keep(orjson.loads(value)):
+                out.append(value)
+                if len(out) == limit:
+                    return out, seq
+            it.prev()
+        return out, None
 
     def _of_key(self, prefix: bytes, sku: str, location: str) -> list[bytes]:
         self.catch_up()

@@ -49,8 +49,8 @@ def run_args(
 
 
 def record_topics(t: dict[str, str]) -> list[str]:
-    """The record topic options (reconciliation, anomalies, changes) of those `t` names."""
-    names = ("reconciliation", "anomalies", "changes")
+    """The record topic options (reconciliation, anomalies, changes, exceptions) of those `t` names."""
+    names = ("reconciliation", "anomalies", "changes", "exceptions")
     return [arg for name in names if name in t for arg in (f"--{name}-topic", t[name])]
 
 
@@ -108,11 +108,12 @@ def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def wait_http(url: str, timeout_s: float = 20) -> None:
+def wait_http(url: str, timeout_s: float = 20, headers: dict[str, str] | None = None) -> None:
+    """Until `url` answers 2xx."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1):
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=1):
                 return
         except OSError:
             time.sleep(0.1)

@@ -15,6 +15,7 @@ from dataflows.cli.options import (
     control_arg,
     flow_args,
     flow_config,
+    logging_args,
     policy_arg,
     positive_number,
     whole_number,
@@ -112,6 +113,7 @@ def add_parsers(sub: Any) -> None:
         "coalesce into one snapshot that carries all their correlation ids",
     )
     flow_args(replay)
+    logging_args(replay)
     replay.set_defaults(func=cmd_replay)
 
     snapshot = sub.add_parser(

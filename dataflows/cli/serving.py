@@ -15,6 +15,7 @@ from dataflows.cli.options import (
     ANOMALIES,
     CHANGES,
     DEFAULT_PORT,
+    EXCEPTIONS,
     PORT,
     RECONCILIATION,
     SNAPSHOTS,
@@ -51,6 +52,7 @@ def _materializers(args: argparse.Namespace) -> tuple[list[Materializer], StoreW
         (args.reconciliation_topic, schemas.RECONCILIATION_RECORD, store.put_reconciliations),
         (args.anomalies_topic, schemas.ANOMALY_RECORD, store.put_anomalies),
         (args.changes_topic, schemas.CHANGE_RECORD, store.put_changes),
+        (args.exceptions_topic, schemas.REJECTED_EVENT, store.put_exceptions),
     )
     for topic, schema, write in records:
         if topic in topics:
@@ -65,6 +67,7 @@ def _record_topics(p: argparse.ArgumentParser) -> None:
         ("--reconciliation-topic", RECONCILIATION, "reconciliation"),
         ("--anomalies-topic", ANOMALIES, "anomalies"),
         ("--changes-topic", CHANGES, "change log"),
+        ("--exceptions-topic", EXCEPTIONS, "rejected events"),
     ):
         p.add_argument(flag, default=topic, help=f"{what} topic, if present ({topic})")
 
@@ -130,6 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             os.environ["SKUFLOW_LOG_FORMAT"], os.environ["SKUFLOW_LOG_LEVEL"] = args.log_format, args.log_level
             if args.api_keys is not None:
                 os.environ["SKUFLOW_API_KEYS"] = str(args.api_keys)
+            os.environ["SKUFLOW_FLOW_METRICS"] = " ".join(args.flow_metrics)
             if materializers:  # the workers are ready once this process's materializers caught up
                 marker = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]) / "caught-up"
                 os.environ["SKUFLOW_READY_FILE"] = str(marker)
@@ -151,6 +155,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 StoreReader.beside(store) if store is not None else None,
                 keyring,
                 ready=lambda: all(m.caught_up.is_set() for m in materializers),
+                flow_metrics=args.flow_metrics,
             )
             uvicorn.run(
                 app, host=args.host, port=args.port, log_level=args.log_level, log_config=None, access_log=False, **tls
@@ -204,6 +209,14 @@ def add_parsers(sub: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     logging_args(serve)
     serve.add_argument("--workers", type=whole_number(1, 256), default=1, help="HTTP worker processes (1)")
+    serve.add_argument(
+        "--flow-metrics",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a dataflow process's Prometheus endpoint (http://HOST:PORT/metrics), for the console's "
+        "operations page; repeat per process",
+    )
     kafka_args(serve, required=False, help="Kafka bootstrap servers: materialize the snapshots topic")
     serve.add_argument("--topic", default=SNAPSHOTS, help=f"snapshots topic ({SNAPSHOTS})")
     _record_topics(serve)

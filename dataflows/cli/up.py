@@ -78,6 +78,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             "--port",
             str(args.port),
             *(["--api-keys", str(args.api_keys)] if args.api_keys else []),
+            *(["--flow-metrics", f"http://{args.host}:{args.metrics_port}/metrics"] if args.metrics_port else []),
         ],
         start_new_session=True,
     )
@@ -99,7 +100,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             f"  {curl} {base}/v1/availability/{sku}",
             f"  {curl} {third}",
             f"  {curl} '{base}/v1/anomalies?status=open&limit=5'  (and /v1/changes/{sku}/{sim_config.locations[0]})",
-            f"  (API docs: {base}/docs, metrics: {base}/metrics)",
+            f"  (API docs: {base}/docs, metrics: {base}/metrics; the console: {base}/ui/)",
         ]
         if policy is not None:
             lines.append(

@@ -40,6 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--rate", type=float, default=5000)
+    ap.add_argument("--metrics-off", action="store_true", help="the flow with every metric a no-op")
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--probes-per-s", type=float, default=20)
     ap.add_argument(
@@ -72,6 +73,8 @@ def main() -> None:
     py = [sys.executable, "-m", "dataflows.cli"]
     t = {"events": topic, "snapshots": snaps, "exceptions": excs}
     flow_cmd = run_command(args.bootstrap, t, work / "flow", im, *args.flow_arg, until_end=False)
+    if args.metrics_off:  # the baseline of the observability row: every metric a no-op, logs at warning
+        flow_cmd[flow_cmd.index("dataflows.cli")] = "tests.benchmarks.metrics_off"
     flow = subprocess.Popen(flow_cmd, stderr=subprocess.DEVNULL)
     replica = subprocess.Popen(
         [

@@ -17,6 +17,7 @@ channel figure out), scaleout (2 processes vs 1 on a 4-partition topic).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -72,8 +73,8 @@ def events_file(n: int) -> tuple[Path, Path]:
     return _simulated(CACHE / f"events-{n}.avro", CACHE / f"item-master-{n}.csv", "--events", str(n))
 
 
-def _replay(events: Path, item_master: Path, state: Path, *extra: str) -> list[str]:
-    cmd = [sys.executable, "-m", "dataflows.cli", "replay", str(events), "--state-dir", str(state)]
+def _replay(events: Path, item_master: Path, state: Path, *extra: str, cli: str = "dataflows.cli") -> list[str]:
+    cmd = [sys.executable, "-m", cli, "replay", str(events), "--state-dir", str(state)]
     return [*cmd, "--item-master", str(item_master), *extra]
 
 
@@ -103,13 +104,23 @@ def fold_throughput(n: int, rounds: int) -> Result:
     return result
 
 
-def _replay_rate(events: Path, item_master: Path, *extra: str) -> float:
+def _replay_rate(events: Path, item_master: Path, *extra: str, cli: str = "dataflows.cli") -> float:
     with tempfile.TemporaryDirectory(prefix="skuflow-bench-") as state:
-        replay = _replay(events, item_master, Path(state), *extra)
+        replay = _replay(events, item_master, Path(state), *extra, cli=cli)
         err = subprocess.run(replay, capture_output=True, text=True, check=True)
     m = re.search(r"replayed ([\d,]+) records in ([\d.]+) s", err.stderr)
     assert m, err.stderr
-    return int(m.group(1).replace(",", "")) / float(m.group(2))
+    records = int(m.group(1).replace(",", "")) if cli != METRICS_OFF else _events_in(events)  # its counter counts 0
+    return records / float(m.group(2))
+
+
+@functools.cache
+def _events_in(events: Path) -> int:
+    """The records in an Avro container file (what replay's counter would have read)."""
+    from connectors.avro import read_container
+
+    with open(events, "rb") as f:
+        return sum(1 for _ in read_container(f))
 
 
 def reconciliation_cost(n: int, rounds: int) -> Result:
@@ -151,6 +162,25 @@ def sources_cost(n: int, rounds: int, work: Path) -> Result:
         result.rounds.append(_replay_rate(events, item_master, "--policy", str(ruled)))
         print(
             f"  round {i + 1}: without {result.baseline[-1]:,.0f}, with {result.rounds[-1]:,.0f} events/s",
+            file=sys.stderr,
+        )
+    return result
+
+
+METRICS_OFF = "tests.benchmarks.metrics_off"  # skuflow with every metric a no-op
+LOGS_ON = ("--log-format", "json", "--log-level", "info")  # a JSON line per rejection
+
+
+def observability_cost(n: int, rounds: int) -> Result:
+    """The fold with its metrics and JSON logs at info (a line per rejection) against the same
+    replay with every metric a no-op and logs at warning."""
+    events, item_master = events_file(n)
+    result = Result("fold with metrics and JSON logs", "events/s", [], [], ">= 0.95x baseline (metrics and logs off)")
+    for i in range(rounds):
+        result.baseline.append(_replay_rate(events, item_master, cli=METRICS_OFF))
+        result.rounds.append(_replay_rate(events, item_master, *LOGS_ON))
+        print(
+            f"  round {i + 1}: off {result.baseline[-1]:,.0f}, on {result.rounds[-1]:,.0f} events/s",
             file=sys.stderr,
         )
     return result
@@ -268,25 +298,36 @@ def publication_latency(seconds: float) -> Result:
     return Result("publication latency p99 (unthrottled channels)", "ms", [p99], target="<= 250 ms")
 
 
-def kafka_rows(seconds: float, work: Path) -> list[Result]:
+def kafka_rows(seconds: float, work: Path, observability: bool) -> list[Result]:
+    """End-to-end latency (metrics served, JSON logs at info; with `observability`, beside the
+    same run with metrics and logs off) and scale-out."""
     from tests.helpers import kafka_broker
 
     with kafka_broker(work / "kafka") as (bootstrap, error):
         if error:
             raise RuntimeError(f"the Kafka broker did not start: {error}")
         e2e_cmd = [sys.executable, "-m", "tests.benchmarks.e2e_latency", "--bootstrap", bootstrap]
-        out = subprocess.run(
-            [*e2e_cmd, "--rate", "5000", "--seconds", str(seconds)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        e2e_cmd += ["--rate", "5000", "--seconds", str(seconds)]
+        observed = [f"--flow-arg={a}" for a in (*LOGS_ON, "--metrics-port", str(free_port()))]
+        out = subprocess.run([*e2e_cmd, *observed], capture_output=True, text=True, check=True).stdout
         print("  " + out.strip().replace("\n", "\n  "), file=sys.stderr)
         e2e = [
             Result("end-to-end p50 @5,000 ev/s (produce -> replica API)", "ms", [_figure(r"p50 ([\d.]+) ms", out)]),
             Result("end-to-end p99 @5,000 ev/s", "ms", [_figure(r"p99 ([\d.]+) ms", out)], target="<= 100 ms"),
         ]
         e2e[0].target = "<= 20 ms"
+        if not observability:
+            return [*e2e, scale_out(bootstrap, work)]
+        off = subprocess.run(
+            [*e2e_cmd, "--metrics-off", "--flow-arg=--metrics-port", "--flow-arg=0"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        print("  metrics and logs off: " + off.strip().replace("\n", "\n  "), file=sys.stderr)
+        for row, pattern in zip(e2e, (r"p50 ([\d.]+) ms", r"p99 ([\d.]+) ms"), strict=True):
+            row.baseline = [_figure(pattern, off)]
+            row.name += " (baseline: metrics and logs off)"
         return [*e2e, scale_out(bootstrap, work)]
 
 
@@ -316,7 +357,19 @@ def scale_out(bootstrap: str, work: Path) -> Result:
 
 BATCH_CONNECTIONS = 4  # a checkout page's fan-out, not a flood: 32 would only measure queueing
 
-ROWS = ("fold", "reconciliation", "sources", "memory", "recovery", "api", "batch", "publication", "e2e", "scaleout")
+ROWS = (
+    "fold",
+    "reconciliation",
+    "sources",
+    "observability",
+    "memory",
+    "recovery",
+    "api",
+    "batch",
+    "publication",
+    "e2e",
+    "scaleout",
+)
 
 
 def table(results: list[Result]) -> str:
@@ -353,6 +406,9 @@ def main() -> None:
         if "sources" in wanted:
             print(f"source rules cost, {args.events:,} events, {args.rounds} rounds:", file=sys.stderr)
             results.append(sources_cost(args.events, args.rounds, work))
+        if "observability" in wanted:
+            print(f"metrics and logs cost, {args.events:,} events, {args.rounds} rounds:", file=sys.stderr)
+            results.append(observability_cost(args.events, args.rounds))
         if wanted & {"memory", "recovery"}:
             print("state memory and recovery, 1M keys:", file=sys.stderr)
             results += state_memory_and_recovery(work)
@@ -364,7 +420,7 @@ def main() -> None:
             results.append(publication_latency(args.latency_seconds))
         if wanted & {"e2e", "scaleout"}:
             print("Kafka: end-to-end latency and scale-out (a broker of its own):", file=sys.stderr)
-            results += kafka_rows(args.latency_seconds, work)
+            results += kafka_rows(args.latency_seconds, work, "observability" in wanted)
     print(table(results))
     payload = [{**asdict(r), "median": r.median, "ratio": r.ratio} for r in results]
     Path("bench-results.json").write_text(json.dumps(payload, indent=2) + "\n")

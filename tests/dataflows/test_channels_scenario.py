@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from connectors.policy_file import parse_policy
 from operators.channels import LocationView, account_figures, channel_figures, kit_figure
 from operators.policy import Policy
+from serving.api import create_app
 from tests.helpers import read_jsonl, skuflow
+from tests.support.explain import recompute
 
 POLICY = """
 version: "scenario-1"
@@ -136,3 +139,59 @@ def test_the_throttled_channel_keeps_its_rate_and_the_others_are_not_held(scenar
     # The others went out at once: done long before the throttled channel finished draining.
     for channel in ("b2b", "edi", "amazon"):
         assert max(p["published_at"] for p in streams[channel]) < dtc[-1] - 1500, channel
+
+
+def test_every_published_figure_is_explained_by_terms_that_add_up(scenario: tuple[Path, Policy]) -> None:
+    state, policy = scenario
+    snapshots = {
+        (s["sku"], s["location"]): s
+        for s in map(json.loads, skuflow("snapshot", "--state-dir", str(state)).stdout.splitlines())
+    }
+    kits = {b.sku for b in policy.bundles}
+    with TestClient(create_app(state)) as client:
+        for (channel, account, sku), pub in sorted(final_publications(state).items(), key=str):
+            url = f"/v1/accounts/{account}" if account else f"/v1/channels/{channel}"
+            r = client.get(f"{url}/availability/{sku}/explain")
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["figure"]["available"] == pub["available"] == recompute(body["explanation"])
+            if sku in kits:
+                assert {p["sku"] for p in body["explanation"]["components"]} == {
+                    c for b in policy.bundles if b.sku == sku for c, _ in b.components
+                }
+                continue
+            # As computed when published: each location at the version the figure saw.
+            terms = body["explanation"]["locations"]
+            assert sum(loc["version"] for loc in terms) == body["figure"]["version"]
+            for loc in terms:
+                assert loc["version"] <= snapshots[(sku, loc["location"])]["version"]
+                change = client.get(
+                    f"/v1/changes/{sku}/{loc['location']}", params={"after_version": loc["version"] - 1, "limit": 1}
+                ).json()["changes"][0]
+                assert change["version"] == loc["version"]
+                assert (loc["available"], loc["as_of"]) == (max(0, change["after"]["available"]), change["as_of"])
+                assert loc["stale_rule"] is None or loc["location"] == "3PL-CENTRAL"
+        assert client.get("/v1/channels/b2b/availability/NO-SUCH-SKU/explain").status_code == 404
+        assert client.get("/v1/accounts/NO-SUCH/availability/SKU-0100001/explain").status_code == 404
+
+
+def test_a_keys_history_is_its_change_log_newest_first(scenario: tuple[Path, Policy]) -> None:
+    state, _ = scenario
+    with TestClient(create_app(state)) as client:
+        snaps = map(json.loads, skuflow("snapshot", "--state-dir", str(state)).stdout.splitlines())
+        busiest = max(snaps, key=lambda s: s["version"])
+        sku, location = busiest["sku"], busiest["location"]
+        log = client.get(f"/v1/changes/{sku}/{location}", params={"limit": 1000}).json()["changes"]
+        assert len(log) >= 3
+        half = len(log) // 2
+        newest = client.get(f"/v1/availability/{sku}/{location}/history", params={"limit": half}).json()
+        assert newest["changes"] == log[::-1][:half]
+        older = client.get(
+            f"/v1/availability/{sku}/{location}/history",
+            params={"limit": 1000, "before_version": newest["next_before_version"]},
+        ).json()
+        assert newest["changes"] + older["changes"] == log[::-1] and older["next_before_version"] is None
+        assert (
+            newest["changes"][0]["after"]["available"]
+            == client.get(f"/v1/availability/{sku}/{location}").json()["available"]
+        )

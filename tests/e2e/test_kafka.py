@@ -28,6 +28,7 @@ from tests.helpers import (
     scrape,
     skuflow,
 )
+from tests.support.explain import recompute
 from tests.support.registry import SchemaRegistry
 
 pytestmark = pytest.mark.slow
@@ -535,6 +536,9 @@ def test_channel_topics_and_replica_channel_api(kafka_bootstrap: str, tmp_path: 
                     break
                 assert time.monotonic() < deadline, (url, status, body, figure)
                 time.sleep(0.05)
+            status, explained = http_get(f"{url}/explain")  # the terms travel on the channel topic
+            assert status == 200 and explained["figure"]["version"] == body["version"], (url, explained)
+            assert recompute(explained["explanation"]) == explained["figure"]["available"] == figure
     finally:
         replica.terminate()
         replica.wait(15)
@@ -587,6 +591,13 @@ def test_record_topics_and_replica_api(kafka_bootstrap: str, tmp_path: Path) -> 
         anomalies = _all_pages(api, "/v1/anomalies")
         sku, location = next((r["sku"], r["location"]) for r in read_jsonl(file_state / "changes.jsonl"))
         changes = api.get(f"/v1/changes/{sku}/{location}", params={"limit": 1000}).json()["changes"]
+        rejected = api.get("/v1/exceptions", params={"limit": 1000}).json()["records"]
+    # the exceptions topic, materialized: every rejection of the file replay, with its payload
+    from_file = read_jsonl(file_state / "exceptions.jsonl")
+    assert 0 < len(from_file) < 1000
+    assert sorted((r["event_id"], r["reason"], r["payload_json"] is not None) for r in rejected) == sorted(
+        (r["event_id"], r["reason"], True) for r in from_file
+    )
 
     def standing(records: list[dict[str, Any]]) -> dict[tuple[str, ...], tuple[Any, ...]]:
         out: dict[tuple[str, ...], dict[str, Any]] = {}

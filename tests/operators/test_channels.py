@@ -10,13 +10,17 @@ from hypothesis import strategies as st
 from operators.channels import (
     LocationView,
     account_figures,
+    account_terms,
     channel_figure,
     channel_figures,
+    channel_terms,
     effective_available,
     kit_figure,
+    kit_terms,
     unconsumed,
 )
 from operators.policy import Bundle, Channel, Policy, RingFence, SafetyStock, StaleMode, StaleRule
+from tests.support.explain import recompute
 
 LOCATIONS = ["L1", "L2", "L3"]
 ACCOUNTS = ["A1", "A2"]
@@ -76,6 +80,12 @@ views_strategy = st.lists(
 )
 
 
+kit_components = st.lists(
+    st.tuples(st.sampled_from(["C1", "C2", "C3"]), st.integers(1, 5)), min_size=1, max_size=3, unique_by=lambda c: c[0]
+)
+component_figures = st.dictionaries(st.sampled_from(["C1", "C2", "C3"]), st.integers(-3, 100))
+
+
 def held(policy: Policy, channel: Channel, views: list[LocationView]) -> int:
     """What the channel's eligible locations physically make available (after staleness)."""
     return sum(effective_available(policy, v) for v in views if channel.eligible(v.location))
@@ -130,15 +140,7 @@ def test_an_account_sees_at_least_what_its_channel_sees(policy: Policy, views: l
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    components=st.lists(
-        st.tuples(st.sampled_from(["C1", "C2", "C3"]), st.integers(1, 5)),
-        min_size=1,
-        max_size=3,
-        unique_by=lambda c: c[0],
-    ),
-    figures=st.dictionaries(st.sampled_from(["C1", "C2", "C3"]), st.integers(-3, 100)),
-)
+@given(components=kit_components, figures=component_figures)
 def test_kits_never_exceed_any_components_limit(components: list[tuple[str, int]], figures: dict[str, int]) -> None:
     kits = kit_figure(Bundle("KIT", tuple(components)), figures)
     assert kits >= 0
@@ -211,3 +213,31 @@ def test_figures_are_exact_beyond_2_53_and_stay_an_avro_long(available: list[int
     held = 1 + (pool * Fraction(repr(percent)) / 100).__floor__()
     expected = min(max(0, pool - held), (pool * Fraction(repr(cap))).__floor__(), 2**63 - 1)
     assert channel_figure(Policy("v", (channel,)), channel, "SKU-1", views) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(policy=policies(), views=views_strategy)
+def test_the_terms_of_every_figure_recompute_it_exactly(policy: Policy, views: list[LocationView]) -> None:
+    """What explain shows adds up: the README's formula over the terms gives the figure."""
+    for name, terms in channel_terms(policy, "SKU-1", views).items():
+        t = terms.to_dict()
+        assert recompute(t) == t["figure"] == channel_figures(policy, "SKU-1", views)[name]
+        assert [loc["location"] for loc in t["locations"]] == [v.location for v in views]
+        assert t["safety"][0]["channel"] == name
+        assert {s["channel"] for s in t["safety"][1:]} == {
+            c.name for c in policy.channels if c.priority > policy.channel(name).priority
+        }
+        assert len(t["fences"]) == len(policy.fences_for("SKU-1"))
+    for account, terms in account_terms(policy, "SKU-1", views).items():
+        t = terms.to_dict()
+        assert t["account"] == account and recompute(t) == t["figure"]
+        assert all(f["counted"] is None for f in t["fences"] if f["account"] == account)  # its own stay in the pool
+
+
+@settings(max_examples=200, deadline=None)
+@given(components=kit_components, figures=component_figures)
+def test_a_kits_terms_name_its_limiting_component(components: list[tuple[str, int]], figures: dict[str, int]) -> None:
+    terms = kit_terms(Bundle("KIT", tuple(components)), figures)
+    assert recompute(terms) == terms["figure"] == kit_figure(Bundle("KIT", tuple(components)), figures)
+    limiting = next(p for p in terms["components"] if p["sku"] == terms["limiting"])
+    assert limiting["allows"] == terms["figure"]

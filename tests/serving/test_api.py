@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -261,3 +262,29 @@ def test_totals_beyond_64_bits_are_exact(client: TestClient) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     assert answer.status_code == 200 and answer.json()["total"]["sellable"] == 3 * (2**63 - 1)
+
+
+def test_exceptions_newest_first_filtered_and_paged_with_their_payloads(client: TestClient) -> None:
+    from operators.rejects import Reason
+    from tests.serving.test_api_schema import _rejected
+
+    writer: StoreWriter = client.writer  # type: ignore[attr-defined]
+    sent = [(Reason.UNKNOWN_UOM, {"source_system": "WMS", "n": i}) for i in range(5)]
+    sent += [(Reason.UNAUTHORIZED_SOURCE, {"source_system": "MARKETPLACE", "n": 5}), (Reason.UNDECODABLE, b"\xff\x00")]
+    writer.put_exceptions(_rejected(reason, payload) for reason, payload in sent)
+    writer.flush()
+    deadline = time.monotonic() + 1  # the reader catches up with the writer at most every 20 ms
+    while len((every := client.get("/v1/exceptions").json())["records"]) < len(sent):
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    assert [r["reason"] for r in every["records"]] == [r.value for r, _ in reversed(sent)]
+    assert every["next_before"] is None
+    raw = every["records"][0]
+    assert (raw["payload_json"], raw["payload_base64"], raw["source_system"]) == (None, "/wA=", None)
+    wms = client.get("/v1/exceptions", params={"source": "WMS", "limit": 2}).json()
+    assert [orjson.loads(r["payload_json"])["n"] for r in wms["records"]] == [4, 3]
+    rest = client.get("/v1/exceptions", params={"source": "WMS", "before": wms["next_before"]}).json()
+    assert [orjson.loads(r["payload_json"])["n"] for r in rest["records"]] == [2, 1, 0]
+    only = client.get("/v1/exceptions", params={"reason": "unauthorized_source"}).json()["records"]
+    assert [r["source_system"] for r in only] == ["MARKETPLACE"]
+    assert client.get("/v1/exceptions", params={"before": 0}).status_code == 422

@@ -12,9 +12,13 @@ import schemathesis
 from hypothesis import settings
 from schemathesis.checks import CHECKS, load_all_checks
 
+from connectors.avro import rejected_record
 from operators import AvailabilitySnapshot, Buckets, EventType
 from operators.anomalies import Anomaly, AnomalyCheck, AnomalyRecord
 from operators.changes import Change
+from operators.policy import Channel, Policy, RingFence
+from operators.publication import SkuChannels
+from operators.rejects import Reason, Rejection
 from serving.api import create_app
 from serving.keys import Keyring, add_key
 from serving.store import StoreWriter
@@ -40,7 +44,20 @@ def _publication(sku: str, channel: str, account: str | None) -> dict[str, Any]:
         "cause_event_ids": ["e-1"],
         "correlation_ids": [],
         "published_at": 1_780_000_000_001,
+        "explanation": _explanation(sku, channel, account),
     }
+
+
+def _explanation(sku: str, channel: str, account: str | None) -> dict[str, Any] | None:
+    """The terms the channel stage gives such a figure (stock at one location, the account's fence)."""
+    policy = Policy("p1", (Channel(channel),), (RingFence(account, channel, sku, 2),) if account else ())
+    snapshot = AvailabilitySnapshot.of(sku, "WH-A", Buckets(sellable=7), 1, 1_780_000_000_000, "e-1")
+    pubs = SkuChannels(sku).on_snapshot(snapshot, policy, frozenset())
+    return next(p.explanation for p in pubs if p.account == account)
+
+
+def _rejected(reason: Reason, payload: Any) -> dict[str, Any]:
+    return rejected_record(Rejection(reason, "as the test says", payload, "r-1", origin="t.jsonl:1"))
 
 
 def _reconciled(sku: str, location: str) -> dict[str, Any]:
@@ -79,6 +96,9 @@ def _app(keyring: Keyring | None = None) -> Any:
     writer.put_reconciliations([_reconciled("0", "0"), _reconciled("SKU-1", "WH-A")])
     writer.put_anomalies([_anomaly("0", "0"), _anomaly("SKU-1", "WH-A")])
     writer.put_changes([_change(s, loc, v) for s, loc in (("0", "0"), ("SKU-1", "WH-A")) for v in (1, 2)])
+    writer.put_exceptions(
+        [_rejected(Reason.UNKNOWN_UOM, {"source_system": "WMS"}), _rejected(Reason.UNDECODABLE, b"\xff")]
+    )
     writer.flush()
     writer.close()
     return create_app(_DIR, keyring=keyring)

@@ -15,11 +15,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from operators.rejects import Reason
 from serving.api import create_app
 from serving.keys import Keyring, add_key, read_keys, revoke_key
 from serving.store import StoreWriter
 from tests.serving.test_api import make
-from tests.serving.test_api_schema import _anomaly, _change, _publication, _reconciled
+from tests.serving.test_api_schema import _anomaly, _change, _publication, _reconciled, _rejected
 
 # (method, route, a path of it, body, the scope it needs): every route of the API (checked below)
 ROUTES: list[tuple[str, str, str, dict[str, Any] | None, str]] = [
@@ -36,6 +37,24 @@ ROUTES: list[tuple[str, str, str, dict[str, Any] | None, str]] = [
     ),
     ("GET", "/v1/accounts/{account}/availability/{sku}", "/v1/accounts/ACCT-1/availability/SKU-1", None, "account:"),
     ("GET", "/v1/skus", "/v1/skus", None, "inventory:read"),
+    (
+        "GET",
+        "/v1/channels/{channel}/availability/{sku}/explain",
+        "/v1/channels/amazon/availability/SKU-1/explain",
+        None,
+        "channel:",
+    ),
+    (
+        "GET",
+        "/v1/accounts/{account}/availability/{sku}/explain",
+        "/v1/accounts/ACCT-1/availability/SKU-1/explain",
+        None,
+        "account:",
+    ),
+    ("GET", "/v1/availability/{sku}/{location}/history", "/v1/availability/SKU-1/WH-A/history", None, "inventory:read"),
+    ("GET", "/v1/exceptions", "/v1/exceptions", None, "inventory:read"),
+    ("GET", "/v1/channels", "/v1/channels", None, "inventory:read"),
+    ("GET", "/v1/ops", "/v1/ops", None, "admin"),
     ("GET", "/v1/reconciliation/{sku}/{location}", "/v1/reconciliation/SKU-1/WH-A", None, "inventory:read"),
     ("GET", "/v1/reconciliation", "/v1/reconciliation", None, "inventory:read"),
     ("GET", "/v1/changes/{sku}/{location}", "/v1/changes/SKU-1/WH-A", None, "inventory:read"),
@@ -70,6 +89,7 @@ def keyed(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Path, Cl
     writer.put_reconciliations([_reconciled("SKU-1", "WH-A")])
     writer.put_anomalies([_anomaly("SKU-1", "WH-A")])
     writer.put_changes([_change("SKU-1", "WH-A", 1)])
+    writer.put_exceptions([_rejected(Reason.UNKNOWN_UOM, {"source_system": "WMS"})])
     writer.flush()
     path = tmp_path / "keys.json"
     keys = {scope: add_key(path, scope.replace(":", "-"), [scope]) for scope in SCOPES}
