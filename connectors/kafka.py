@@ -138,9 +138,8 @@ class _SharedConsumer:
     """One librdkafka consumer for every partition of the topic that one worker owns.
 
     Why: a consumer per partition (Bytewax's KafkaSource) means a fetch session, broker
-    threads and a small batch per partition. On the 2-core bench machine, 4 partitions at
-    5,000 events/s, the end-to-end p50 was 47-80 ms with four and 27-36 ms with one
-    (README, Performance). Messages are buffered per partition until that
+    threads and a small batch per partition, which cost end-to-end latency on a small
+    machine (docs/performance.md, "Settings"). Messages are buffered per partition until that
     partition's `next_batch` takes them, so each part's offset (its resume state) only
     ever covers what it has handed to the dataflow."""
 

@@ -2,11 +2,11 @@
 
 Why: Bytewax re-pickles the whole state of every key an epoch touched and writes it to
 SQLite while the flow waits. A key keeps every posting of its lateness horizon, so at a
-steady rate that pause grew with uptime (0.3 s to 2 s within three minutes at 5,000
-events/s). Here Bytewax's state of a key group is two integers, and an epoch writes the
-groups' changed ledgers to RocksDB in one batch each. A busy key is written as a delta
-(what its history gained since its last write) until its deltas would outweigh a whole
-state, so what an epoch writes follows the event rate, not the history kept.
+steady rate that pause grew with uptime (docs/performance.md, "Settings"). Here Bytewax's
+state of a key group is two integers, and an epoch writes the groups' changed ledgers to
+RocksDB in one batch each. A busy key is written as a delta (what its history gained since
+its last write) until its deltas would outweigh a whole state, so what an epoch writes
+follows the event rate, not the history kept.
 
 Crash consistency. A group's writes at an epoch end are generation `gen`, and the
 group's Bytewax snapshot is that number, written by Bytewax after our batch. On a

@@ -14,8 +14,8 @@ from operators.exceptions import ItemMasterError
 
 # Bytewax's keyed state is small now (the fold's ledgers live in the ledger store; Bytewax
 # holds two integers per key group), and each partition touched by an epoch costs an
-# SQLite commit with an fsync while the flow waits: 64 partitions cost ~35 ms more e2e p99
-# than 4 at 5,000 events/s. A dir keeps the count it was created with.
+# SQLite commit with an fsync while the flow waits, so few partitions keep the pause short
+# (docs/performance.md, "Settings"). A dir keeps the count it was created with.
 RECOVERY_PARTITIONS = 4
 
 # At most a century (and not negative): event-time arithmetic on them stays far inside int64.

@@ -135,8 +135,7 @@ class GroupLogic(StatefulBatchLogic[Keyed, FoldOut, GroupState]):
         A key is written as a delta while its deltas since its last whole record stay
         within DELTAS_PER_WHOLE times that record's size. Only a key read back (after a
         restart, or once cool) re-assembles them; a larger ratio means fewer whole writes
-        per epoch (at 5,000 events/s, 4 let an epoch's writes grow from 4.9 to 10.4 MB
-        within 40 s as histories grew; 16 kept them at 5-7 MB, and so the pause shorter)."""
+        per epoch, and so a shorter pause (docs/performance.md, "Settings")."""
         if self._dirty and self.store is not None:
             started = time.perf_counter()
             self.gen += 1

@@ -16,9 +16,8 @@ KEY_GROUPS = 16
 """How many groups the keys are hashed into: the unit the fold's state is stored and
 moved between workers by, so also the most workers the fold can use. Fixed for the life
 of a state dir (a key's group must not change under its stored state). Each group's
-store is synced at every epoch end while the flow waits: in 3 interleaved pairs of
-30 s runs at 5,000 events/s on 2 cores, end-to-end p99 was 113-191 ms (median 125)
-with 64 groups, 55-144 ms (median 72) with 16."""
+store is synced at every epoch end while the flow waits, so fewer groups mean shorter
+pauses (measured: docs/performance.md, "Settings")."""
 GROUPS: tuple[str, ...] = tuple(f"g{i:02d}" for i in range(KEY_GROUPS))
 
 

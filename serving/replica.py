@@ -20,9 +20,7 @@ from serving.store import StoreWriter
 
 # Fetch in up to 64 KB or 2 ms, whichever comes first. librdkafka's defaults (1 byte, up to
 # 500 ms) answer every fetch as soon as one message is there: a steady stream then costs
-# the broker a request per few messages per consumer, and on a small machine the broker's
-# CPU was the bottleneck of the whole pipeline. 2 ms rather than 5 (with a 2 ms producer
-# linger): e2e p50 at 5,000 events/s 18.9-22.1 ms against 21.2-23.2 ms.
+# the broker a request per few messages per consumer (measured: docs/performance.md, "Settings").
 FETCH_CONFIG = {"fetch.min.bytes": 65536, "fetch.wait.max.ms": 2}
 
 log = logging.getLogger(__name__)

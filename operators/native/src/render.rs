@@ -1,11 +1,12 @@
 //! A snapshot rendered natively, byte for byte what the Python libraries make of
 //! `snapshot.to_dict()`, or None where they would refuse (the caller falls back to them):
 //!
-//! - `snapshot_json`: `orjson.dumps`, the change stream's line and the store's value (two
-//!   dicts and two encodings per snapshot in Python, a third of a replay's time);
+//! - `snapshot_json`: `orjson.dumps`, the change stream's line and the store's value;
 //! - `snapshot_avro`: `fastavro.schemaless_writer` under `schemas/availability_snapshot.avsc`,
-//!   the snapshots topic's message (fastavro walked the schema per record in Python, a
-//!   quarter of the flow's time at a steady 5,000 events/s).
+//!   the snapshots topic's message.
+//!
+//! Why: in Python both walked dicts and the schema per snapshot, a large share of the flow's
+//! time (docs/performance.md, "Settings").
 
 use std::io::Write;
 
