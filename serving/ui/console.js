@@ -5,7 +5,11 @@
 const page = document.getElementById("page");
 const keyInput = document.getElementById("key");
 keyInput.value = localStorage.getItem("skuflow.key") || "";
-keyInput.addEventListener("change", () => { localStorage.setItem("skuflow.key", keyInput.value); route(); });
+keyInput.addEventListener("change", () => {
+  if (keyInput.value === (localStorage.getItem("skuflow.key") || "")) return; // a blur after the change
+  localStorage.setItem("skuflow.key", keyInput.value);
+  route();
+});
 
 function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
