@@ -21,7 +21,7 @@ A kit's figure on c is min over components i of floor(figure_i(c) / quantity_i).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from operators.fold import INT64_MAX
@@ -56,13 +56,14 @@ def _pool_locations(policy: Policy, fence: RingFence, views: Iterable[LocationVi
     return {v.location for v in views if channel.eligible(v.location)}
 
 
-def _consumed(policy: Policy, fence: RingFence, views: list[LocationView]) -> int:
-    scope = _pool_locations(policy, fence, views)
+def _consumed(fence: RingFence, scope: set[str], views: list[LocationView]) -> int:
+    """The fence's account's net reservations at the locations of its scope."""
     return max(0, sum(v.consumed.get(fence.account, 0) for v in views if v.location in scope))
 
 
 def unconsumed(policy: Policy, fence: RingFence, views: Iterable[LocationView]) -> int:
-    return max(0, fence.quantity - _consumed(policy, fence, list(views)))
+    views = list(views)
+    return max(0, fence.quantity - _consumed(fence, _pool_locations(policy, fence, views), views))
 
 
 def _stale_rule(policy: Policy, view: LocationView) -> str | None:
@@ -128,7 +129,15 @@ class FigureTerms:
     figure: int
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = _fields(self)
+        for name in ("locations", "fences", "safety"):
+            out[name] = [_fields(term) for term in out[name]]
+        return out
+
+
+def _fields(term: Any) -> dict[str, Any]:
+    """A flat terms dataclass as a dict (dataclasses.asdict deep-copies: ~3x the figure's own cost)."""
+    return {name: getattr(term, name) for name in term.__dataclass_fields__}
 
 
 def figure_terms(
@@ -141,7 +150,8 @@ def figure_terms(
     by_location: dict[str, int] = {}
     pool_fenced = 0
     for f in policy.fences_for(sku):
-        consumed = _consumed(policy, f, views)
+        scope = _pool_locations(policy, f, views)
+        consumed = _consumed(f, scope, views)
         u = max(0, f.quantity - consumed)
         counted: str | None = None
         if f.account == account:
@@ -149,7 +159,7 @@ def figure_terms(
         elif f.location is not None:
             by_location[f.location] = by_location.get(f.location, 0) + u
             counted = "location"
-        elif f.channel == channel.name or _pool_locations(policy, f, views) & eligible_names:
+        elif f.channel == channel.name or scope & eligible_names:
             pool_fenced += u
             counted = "pool"
         fences.append(FenceTerm(f.account, f.channel, f.location, f.quantity, consumed, u, counted))

@@ -546,8 +546,7 @@ def create_app(
         limit: int = Query(100, ge=1, le=MAX_BATCH, description="Page size."),
     ) -> Response:
         rows, last = holder["store"].exceptions(before, limit, _matching(reason=reason, source_system=source))
-        body = b'{"records":[' + b",".join(rows) + b'],"next_before":' + orjson.dumps(last) + b"}"
-        return Response(body, media_type=_JSON)
+        return _records(rows, "next_before", last)
 
     @app.get(
         "/v1/channels",
@@ -617,8 +616,12 @@ def _page(read: Any, parts: int, after: str | None, limit: int, keep: Any) -> Re
     """A page of records from `read` (a store's paged reader) after the cursor `after`."""
     cursor = split_parts(after, parts) if after is not None else None
     rows, last = read(cursor, limit, keep)
-    next_after = join_parts(*last) if last is not None else None
-    body = b'{"records":[' + b",".join(rows) + b'],"next_after":' + orjson.dumps(next_after) + b"}"
+    return _records(rows, "next_after", join_parts(*last) if last is not None else None)
+
+
+def _records(rows: list[bytes], cursor: str, value: Any) -> Response:
+    """`{records: [rows...], CURSOR: value}` from stored JSON rows, without re-parsing them."""
+    body = b'{"records":[' + b",".join(rows) + b'],"' + cursor.encode() + b'":' + orjson.dumps(value) + b"}"
     return Response(body, media_type=_JSON)
 
 

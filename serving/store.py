@@ -372,23 +372,27 @@ class StoreReader:
     def account(self, account: str, sku: str) -> bytes | None:
         """The account's own figure where it has ring-fences on `sku`, else its channel's."""
         self.catch_up()
-        value = self._db.get(_ACCOUNT + account.encode() + _SEP + sku.encode())
+        found = self._figure("", sku, account)
+        return None if found is None else value_json(found[1])
+
+    def _figure(self, channel: str, sku: str, account: str | None) -> tuple[bytes, bytes] | None:
+        """(key, stored value) of a channel's figure, or of an account's: its own where it has
+        ring-fences on `sku`, else its channel's."""
+        key = publication_key({"sku": sku, "channel": channel, "account": account})
+        value = self._db.get(key)
         if value is not None:
-            return value_json(value)
-        channel = self._db.get(_ACCOUNT_CHANNEL + account.encode())
-        return None if channel is None else self.channel(channel.decode(), sku)
+            return key, value
+        held = self._db.get(_ACCOUNT_CHANNEL + account.encode()) if account is not None else None
+        return None if held is None else self._figure(held.decode(), sku, None)
 
     def explained(self, channel: str, sku: str, account: str | None = None) -> tuple[bytes, bytes | None] | None:
         """A channel's (or an account's) figure JSON and the terms it was computed from (None
         when the figure was published without them), or None when there is no figure."""
         self.catch_up()
-        key = publication_key({"sku": sku, "channel": channel, "account": account})
-        value = self._db.get(key)
-        if value is None and account is not None:
-            held = self._db.get(_ACCOUNT_CHANNEL + account.encode())
-            return None if held is None else self.explained(held.decode(), sku)
-        if value is None:
+        found = self._figure(channel, sku, account)
+        if found is None:
             return None
+        key, value = found
         terms = self._db.get(_EXPLANATION + key)
         if terms is None or value_version(terms) != value_version(value):
             return value_json(value), None
@@ -408,6 +412,7 @@ class StoreReader:
         return names, accounts
 
     def _raw_prefixed(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """(key, stored value) of every entry whose key starts with `prefix`, in key order."""
         it = self._db.iter()
         it.seek(prefix)
         while it.valid() and (key := it.key()).startswith(prefix):
@@ -526,15 +531,8 @@ class StoreReader:
         return out, None
 
     def _prefixed(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """(key, JSON) of every entry whose key starts with `prefix`, in key order."""
-        it = self._db.iter()
-        it.seek(prefix)
-        while it.valid():
-            key = it.key()
-            if not key.startswith(prefix):
-                break
-            yield key, value_json(it.value())
-            it.next()
+        """(key, JSON) of every versioned entry whose key starts with `prefix`, in key order."""
+        return ((key, value_json(value)) for key, value in self._raw_prefixed(prefix))
 
     def scan(self) -> Iterator[bytes]:
         """Every snapshot's JSON, in (sku, location) order."""
