@@ -96,11 +96,18 @@ def _publication_record(publication: ChannelPublication) -> dict[str, Any]:
     return publication.to_dict()
 
 
+MAX_WIRE_EXPLANATION = 256 * 1024
+"""Bytes of explanation a channel message carries at most (a SKU at ~1,200 locations): beyond,
+the message goes without it (the store beside the flow keeps it), so no figure's message can
+outgrow what the broker accepts and stop the flow."""
+
+
 def _publication_wire(publication: ChannelPublication) -> dict[str, Any]:
-    """A publication as its Avro record: the explanation as JSON text."""
+    """A publication as its Avro record: the explanation as JSON text, when it fits."""
     record = publication.to_dict()
     if record["explanation"] is not None:
-        record["explanation"] = orjson.dumps(record["explanation"]).decode()
+        text = orjson.dumps(record["explanation"])
+        record["explanation"] = text.decode() if len(text) <= MAX_WIRE_EXPLANATION else None
     return record
 
 
