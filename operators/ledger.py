@@ -33,6 +33,7 @@ from operators.snapshot import AvailabilitySnapshot
 
 HOUR_MS = 3_600_000
 MAX_CORRELATION_IDS = 32  # distinct correlation ids a snapshot carries, the newest of its batch
+MAX_SOURCE_SYSTEMS = 32  # distinct source systems a snapshot names, the newest of its batch
 LedgerMark = tuple[HistoryMark, tuple[int, int]]
 Flags = dict[tuple[str, Anomaly], AnomalyCheck]  # (event_id, reason) -> its check
 DAY_MS = 24 * HOUR_MS
@@ -82,6 +83,14 @@ def _flag_order(flag: tuple[str, Anomaly]) -> tuple[str, int]:
 
 
 _CONFLICT = "event_id already seen with a different payload; the first one wins"
+
+
+def _note(seen: dict[str, None], value: str | None, cap: int) -> None:
+    """Note a distinct value in order, keeping the newest `cap` (a snapshot stays small)."""
+    if value and value not in seen:
+        seen[value] = None
+        if len(seen) > cap:
+            del seen[next(iter(seen))]
 
 
 def _conflicting(item: Posting | Rejection) -> Rejection:
@@ -164,7 +173,9 @@ class KeyLedger:
         """The head's six quantities: a change's `before`."""
         return quantities(self.head)
 
-    def snapshot(self, correlation_ids: tuple[str, ...] = ()) -> AvailabilitySnapshot:
+    def snapshot(
+        self, correlation_ids: tuple[str, ...] = (), source_systems: tuple[str, ...] = ()
+    ) -> AvailabilitySnapshot:
         return AvailabilitySnapshot.of(
             self.sku,
             self.location,
@@ -174,6 +185,7 @@ class KeyLedger:
             self.last_event_id,
             correlation_ids,
             self._accounts_sorted(),
+            source_systems,
         )
 
     def _accounts_sorted(self) -> tuple[tuple[str, int], ...]:
@@ -192,14 +204,17 @@ class KeyLedger:
         """Fold a batch of postings (and keyed rejections, deduplicated here too)."""
         out = BatchOutcome()
         correlation: dict[str, None] = {}
+        sources: dict[str, None] = {}
         for item in items:
             if isinstance(item, Rejection):
                 self._on_rejection(item, out)
-            else:
-                self._on_posting(item, out, correlation)
+            elif self._on_posting(item, out):
+                event = item.event
+                _note(correlation, event.correlation_id, MAX_CORRELATION_IDS)
+                _note(sources, event.source_system, MAX_SOURCE_SYSTEMS)
         if out.applied:
             self._compact()
-            out.snapshot = self.snapshot(tuple(correlation))
+            out.snapshot = self.snapshot(tuple(correlation), tuple(sources))
         return out
 
     def _on_rejection(self, item: Rejection, out: BatchOutcome) -> None:
@@ -220,7 +235,8 @@ class KeyLedger:
         self._seen.add(key, digest, at)
         return True
 
-    def _on_posting(self, posting: Posting, out: BatchOutcome, correlation: dict[str, None]) -> None:
+    def _on_posting(self, posting: Posting, out: BatchOutcome) -> bool:
+        """Fold one posting: whether it was applied."""
         event = posting.event
         first = self._seen.digest_of(event.id_hash)
         if first is not None:
@@ -228,7 +244,7 @@ class KeyLedger:
                 out.duplicates.append((event.event_type.value, event.source_system))
             else:
                 out.rejects.append(_conflicting(posting))
-            return
+            return False
         as_of = self.as_of
         rejected = None
         if as_of is not None and event.occurred_at < as_of - self.settings.dedup_retention_ms:
@@ -243,7 +259,7 @@ class KeyLedger:
                 out.rejects.append(rejected)
             else:
                 out.duplicates.append((event.event_type.value, event.source_system))
-            return
+            return False
         self._seen.add(event.id_hash, event.digest, event.occurred_at)
         out.checks += checks
         out.anomalies += anomalies
@@ -253,11 +269,7 @@ class KeyLedger:
             out.late.append(event.event_type)
         out.applied.append(event.event_type)
         out.causes.append(event.event_id)
-        cid = event.correlation_id
-        if cid and cid not in correlation:
-            correlation[cid] = None
-            if len(correlation) > MAX_CORRELATION_IDS:  # keep the newest: a snapshot stays small
-                del correlation[next(iter(correlation))]
+        return True
 
     def _insert(self, posting: Posting) -> tuple[bool, list[BalanceCheck], list[AnomalyCheck]]:
         """Apply one posting in order: whether it arrived out of order, and the balance

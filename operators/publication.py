@@ -66,6 +66,7 @@ class _Location:
     as_of: int
     last_event_id: str
     correlation_ids: tuple[str, ...] = ()
+    source_systems: tuple[str, ...] = ()
 
 
 def _explained(terms: FigureTerms, locations: dict[str, _Location]) -> dict[str, Any]:
@@ -76,6 +77,7 @@ def _explained(terms: FigureTerms, locations: dict[str, _Location]) -> dict[str,
         term["version"], term["as_of"] = loc.version, loc.as_of
         term["last_event_id"] = loc.last_event_id
         term["correlation_ids"] = list(getattr(loc, "correlation_ids", ()))  # absent in state from before
+        term["source_systems"] = list(getattr(loc, "source_systems", ()))
     return out
 
 
@@ -90,7 +92,13 @@ class SkuChannels:
         self, snap: AvailabilitySnapshot, policy: Policy, stale: frozenset[str]
     ) -> list[ChannelPublication]:
         self.locations[snap.location] = _Location(
-            snap.available, dict(snap.accounts), snap.version, snap.as_of, snap.last_event_id, snap.correlation_ids
+            snap.available,
+            dict(snap.accounts),
+            snap.version,
+            snap.as_of,
+            snap.last_event_id,
+            snap.correlation_ids,
+            snap.source_systems,
         )
         return self.recompute(policy, stale, (snap.last_event_id,), snap.correlation_ids)
 

@@ -30,6 +30,7 @@ class AvailabilitySnapshot(NamedTuple):
     last_event_id: str
     correlation_ids: tuple[str, ...] = ()
     accounts: tuple[tuple[str, int], ...] = ()  # net reservations per account, sorted
+    source_systems: tuple[str, ...] = ()  # of the events behind this change, in order
 
     @classmethod
     def of(
@@ -42,6 +43,7 @@ class AvailabilitySnapshot(NamedTuple):
         last_event_id: str,
         correlation_ids: tuple[str, ...] = (),
         accounts: tuple[tuple[str, int], ...] = (),
+        source_systems: tuple[str, ...] = (),
     ) -> AvailabilitySnapshot:
         return cls(
             sku,
@@ -59,6 +61,7 @@ class AvailabilitySnapshot(NamedTuple):
             last_event_id,
             correlation_ids,
             accounts,
+            source_systems,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,4 +81,5 @@ class AvailabilitySnapshot(NamedTuple):
             "last_event_id": self.last_event_id,
             "correlation_ids": list(self.correlation_ids),
             "accounts": dict(self.accounts),
+            "source_systems": list(self.source_systems),
         }

@@ -35,6 +35,9 @@ class Snapshot(BaseModel):
     accounts: dict[str, int] = Field(
         default_factory=dict, description="Each account's net reservations here (for ring-fenced contract stock)."
     )
+    source_systems: list[str] = Field(
+        default_factory=list, description="Source systems of the events behind the last change, in order."
+    )
 
 
 class Totals(BaseModel):
@@ -237,6 +240,9 @@ class LocationTerm(BaseModel):
     as_of: int
     last_event_id: str
     correlation_ids: list[str]
+    source_systems: list[str] = Field(
+        default_factory=list, description="Source systems of the events that last changed it."
+    )
 
 
 class FenceTerm(BaseModel):

@@ -130,7 +130,8 @@ function terms({ figure, explanation: t }) {
       ["location", (l) => l.location, "text"], ["eligible", (l) => (l.eligible ? "yes" : "no")],
       ["available", (l) => l.available], ["stale", (l) => (l.stale ? h("span", { class: "bad" }, l.stale_rule || "stale") : "no")],
       ["effective", (l) => l.effective], ["fenced", (l) => l.fenced], ["contributes", (l) => l.contributes],
-      ["last event", (l) => l.last_event_id, "text"], ["correlation ids", (l) => l.correlation_ids.join(", "), "text"],
+      ["last event", (l) => l.last_event_id, "text"], ["sources", (l) => (l.source_systems || []).join(", "), "text"],
+      ["correlation ids", (l) => l.correlation_ids.join(", "), "text"],
     ], t.locations),
     t.fences.length ? table([
       ["fence of", (f) => f.account, "text"], ["where", (f) => f.location || "pool", "text"], ["quantity", (f) => f.quantity],

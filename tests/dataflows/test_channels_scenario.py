@@ -148,6 +148,7 @@ def test_every_published_figure_is_explained_by_terms_that_add_up(scenario: tupl
         for s in map(json.loads, skuflow("snapshot", "--state-dir", str(state)).stdout.splitlines())
     }
     kits = {b.sku for b in policy.bundles}
+    source_of = {e["event_id"]: e["source_system"] for e in read_jsonl(state.parent / "events.jsonl")}
     with TestClient(create_app(state)) as client:
         for (channel, account, sku), pub in sorted(final_publications(state).items(), key=str):
             url = f"/v1/accounts/{account}" if account else f"/v1/channels/{channel}"
@@ -169,6 +170,10 @@ def test_every_published_figure_is_explained_by_terms_that_add_up(scenario: tupl
                     f"/v1/changes/{sku}/{loc['location']}", params={"after_version": loc["version"] - 1, "limit": 1}
                 ).json()["changes"][0]
                 assert change["version"] == loc["version"]
+                # Its sources are those of the events that made that change, each once.
+                causes = {source_of[e] for e in change["cause_event_ids"]}
+                assert len(loc["source_systems"]) == len(set(loc["source_systems"])) >= 1
+                assert set(loc["source_systems"]) == causes or change["cause_count"] > len(change["cause_event_ids"])
                 assert (loc["available"], loc["as_of"]) == (max(0, change["after"]["available"]), change["as_of"])
                 assert loc["stale_rule"] is None or loc["location"] == "3PL-CENTRAL"
         assert client.get("/v1/channels/b2b/availability/NO-SUCH-SKU/explain").status_code == 404

@@ -474,14 +474,19 @@ def test_a_field_too_long_for_an_output_message_is_rejected_without_it(tmp_path:
         assert [(r["sellable"], r["version"]) for r in rows] == [(2, 1)]
 
 
-def test_a_snapshot_carries_at_most_32_correlation_ids(tmp_path: Path) -> None:
-    """A batch of 100 events on one key, each with its own correlation id: the snapshot
-    keeps the newest 32 (native and Python ledgers alike), so its size is bounded."""
+def test_a_snapshot_carries_at_most_32_correlation_ids_and_sources(tmp_path: Path) -> None:
+    """A batch of 100 events on one key, each with its own correlation id and source: the
+    snapshot keeps the newest 32 of each (native and Python ledgers alike), so its size is
+    bounded."""
     from operators import FoldSettings, KeyLedger
     from operators.ledger import NativeLedgers
 
     events = [
-        {**receipt(i, "SKU-1", "WH-A", 1, occurred_at=1_780_000_000_000 + i), "correlation_id": f"c-{i:03d}"}
+        {
+            **receipt(i, "SKU-1", "WH-A", 1, occurred_at=1_780_000_000_000 + i),
+            "correlation_id": f"c-{i:03d}",
+            "source_system": f"S-{i // 2:03d}",
+        }
         for i in range(100)
     ]
     items = [item for e in events for _, item in route(validate(e, ItemMaster()))]
@@ -490,6 +495,7 @@ def test_a_snapshot_carries_at_most_32_correlation_ids(tmp_path: Path) -> None:
     reference = KeyLedger("SKU-1", "WH-A").on_batch(items).snapshot
     assert native == reference
     assert native is not None and native.correlation_ids == tuple(f"c-{i:03d}" for i in range(68, 100))
+    assert native.source_systems == tuple(f"S-{i:03d}" for i in range(18, 50))  # each once, newest 32
 
 
 def test_a_rejection_detail_does_not_grow_with_its_input(tmp_path: Path) -> None:

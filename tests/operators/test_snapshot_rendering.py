@@ -35,6 +35,7 @@ def _snapshots(draw: st.DrawFn) -> AvailabilitySnapshot:
         draw(_TEXT),
         tuple(draw(st.lists(_TEXT, max_size=5))),
         tuple(sorted(accounts.items())),
+        tuple(draw(st.lists(_TEXT, max_size=3))),
     )
 
 

@@ -15,6 +15,29 @@ use crate::fold::{Accounts, Map, Move, State, BALANCE_SNAPSHOT};
 
 /// `operators.ledger.MAX_CORRELATION_IDS`.
 const MAX_CORRELATION_IDS: usize = 32;
+/// `operators.ledger.MAX_SOURCE_SYSTEMS`.
+const MAX_SOURCE_SYSTEMS: usize = 32;
+
+/// `operators.ledger._note`: a distinct non-empty value noted in order, the newest `cap` kept.
+fn note_distinct<'py>(
+    seen: &mut Vec<Bound<'py, PyAny>>,
+    value: Bound<'py, PyAny>,
+    cap: usize,
+) -> PyResult<()> {
+    if value.is_none() || !value.is_truthy()? {
+        return Ok(());
+    }
+    for v in seen.iter() {
+        if v.eq(&value)? {
+            return Ok(());
+        }
+    }
+    seen.push(value);
+    if seen.len() > cap {
+        seen.remove(0); // keep the newest: a snapshot stays small
+    }
+    Ok(())
+}
 /// `operators.changes.MAX_CAUSES`.
 const MAX_CAUSES: usize = 256;
 
@@ -424,6 +447,7 @@ impl Ledger {
         &mut self,
         py: Python<'py>,
         correlation: Bound<'py, PyTuple>,
+        sources: Bound<'py, PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let c = &self.core;
         let h = &c.head;
@@ -442,7 +466,7 @@ impl Ledger {
             c.version,
             c.as_of.unwrap_or(0),
         ];
-        let mut values: Vec<Bound<'py, PyAny>> = Vec::with_capacity(15);
+        let mut values: Vec<Bound<'py, PyAny>> = Vec::with_capacity(16);
         values.push(self.sku.bind(py).clone().into_any());
         values.push(self.location.bind(py).clone().into_any());
         for v in ints {
@@ -451,6 +475,7 @@ impl Ledger {
         values.push(PyString::new(py, last).into_any());
         values.push(correlation.into_any());
         values.push(self.accounts_view(py)?.into_any());
+        values.push(sources.into_any());
         self.kit
             .tuple_new
             .bind(py)
@@ -482,6 +507,7 @@ impl Ledger {
         let before = self.core.head.quantities();
         let mut applied = false;
         let mut correlation: Vec<Bound<'py, PyAny>> = Vec::new();
+        let mut sources: Vec<Bound<'py, PyAny>> = Vec::new();
         for item in items.iter() {
             let Ok(t) = item.downcast::<PyTuple>() else {
                 let note = self.core.on_rejection(
@@ -503,22 +529,9 @@ impl Ledger {
                     if late {
                         self.kit.late[etype].fetch_add(1, Ordering::Relaxed);
                     }
-                    let cid = t.get_item(0)?.downcast::<PyTuple>()?.get_item(10)?;
-                    if !cid.is_none() && cid.is_truthy()? {
-                        let mut seen = false;
-                        for c in &correlation {
-                            if c.eq(&cid)? {
-                                seen = true;
-                                break;
-                            }
-                        }
-                        if !seen {
-                            correlation.push(cid);
-                            if correlation.len() > MAX_CORRELATION_IDS {
-                                correlation.remove(0); // keep the newest: a snapshot stays small
-                            }
-                        }
-                    }
+                    let event = t.get_item(0)?.downcast_into::<PyTuple>()?;
+                    note_distinct(&mut correlation, event.get_item(10)?, MAX_CORRELATION_IDS)?;
+                    note_distinct(&mut sources, event.get_item(7)?, MAX_SOURCE_SYSTEMS)?;
                 }
                 Outcome::Duplicate => {
                     notes.append((DUPLICATE_POSTING, &item))?;
@@ -564,7 +577,8 @@ impl Ledger {
         }
         self.core.compact();
         let correlation = PyTuple::new(py, correlation)?;
-        let snapshot = self.snapshot_object(py, correlation.clone())?;
+        let sources = PyTuple::new(py, sources)?;
+        let snapshot = self.snapshot_object(py, correlation.clone(), sources)?;
         let Some(at) = emitted_at else {
             return Ok((snapshot, notes, causes));
         };
@@ -574,7 +588,7 @@ impl Ledger {
 
     /// The snapshot now, with no correlation ids (as `KeyLedger.snapshot()`).
     fn snapshot<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.snapshot_object(py, PyTuple::empty(py))
+        self.snapshot_object(py, PyTuple::empty(py), PyTuple::empty(py))
     }
 
     #[getter]

@@ -16,7 +16,7 @@ use pyo3::types::{PyBytes, PyString, PyTuple};
 use crate::fold::BUCKET_NAMES;
 
 /// `AvailabilitySnapshot`'s fields: the JSON keys, and the Avro schema's fields in order.
-const NAMES: [&str; 15] = [
+const NAMES: [&str; 16] = [
     "sku",
     "location",
     "sellable",
@@ -32,6 +32,7 @@ const NAMES: [&str; 15] = [
     "last_event_id",
     "correlation_ids",
     "accounts",
+    "source_systems",
 ];
 
 /// A JSON string as orjson writes it: only `"`, `\` and control characters escaped.
@@ -80,7 +81,7 @@ fn json(t: &Bound<'_, PyTuple>, newline: bool) -> Option<Vec<u8>> {
         push_key(&mut out, i);
         match i {
             0 | 1 | 12 => push_str(&mut out, text(&v)?),
-            13 => {
+            13 | 15 => {
                 out.push(b'[');
                 for (j, c) in v.downcast::<PyTuple>().ok()?.iter().enumerate() {
                     if j > 0 {
@@ -153,7 +154,7 @@ fn avro(t: &Bound<'_, PyTuple>, header: &[u8]) -> Option<Vec<u8>> {
         let v = t.get_item(i).ok()?;
         match i {
             0 | 1 | 12 => avro_str(&mut out, text(&v)?),
-            13 => {
+            13 | 15 => {
                 let ids = v.downcast::<PyTuple>().ok()?;
                 if !ids.is_empty() {
                     avro_long(&mut out, ids.len() as i64);
