@@ -10,6 +10,7 @@ WAL on demand, so they see a new snapshot within milliseconds without a lock.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import shutil
 import tempfile
@@ -33,6 +34,9 @@ _ANOMALY = b"n\x00"
 _CHANGE = b"h\x00"
 _EXCEPTION = b"e\x00"  # + 8-byte sequence: rejected events, in the order stored
 EXCEPTIONS_KEPT = 100_000  # the newest rejections the store serves (the exceptions topic or file keeps them all)
+# Rejections remembered to store each once: a flow replaying after a crash re-sends those since
+# its last recovery snapshot, an at-least-once exceptions topic its redelivered tail.
+EXCEPTIONS_REMEMBERED = 20_000
 _EXPLANATION = b"x\x00"  # + a publication's key: the terms of that figure
 CHANGES_KEPT = 1024  # the newest changes of each key the store serves (the change log topic keeps them all)
 _PRUNE_EVERY = 64  # versions between prunes of a key's older changes
@@ -104,6 +108,7 @@ class StoreWriter:
             raise StoreError(f"cannot open store {path} for writing: {exc}") from exc
         self._write_opts = WriteOptions()
         self._exception_seq = self._last_exception_seq()
+        self._exceptions_seen: dict[bytes, None] | None = None  # identities of the newest, loaded on first use
 
     def put_snapshots(
         self, snapshots: Iterable[dict[str, Any]], offsets: dict[tuple[str, int], int] | None = None
@@ -237,10 +242,18 @@ class StoreWriter:
         batch = WriteBatch(raw_mode=True)
         for (topic, partition), offset in (offsets or {}).items():
             batch.put(_offset_key(topic, partition), offset.to_bytes(8, "big"))
+        seen = self._recent_exceptions()
         now, written = int(time.time() * 1000), 0
         for record in records:
+            stored = _exception(record, now)
+            identity = _identity(stored)
+            if identity in seen:
+                continue  # the same input's same rejection, stored before
+            seen[identity] = None
+            if len(seen) > EXCEPTIONS_REMEMBERED:
+                del seen[next(iter(seen))]
             self._exception_seq += 1
-            batch.put(_EXCEPTION + self._exception_seq.to_bytes(8, "big"), orjson.dumps(_exception(record, now)))
+            batch.put(_EXCEPTION + self._exception_seq.to_bytes(8, "big"), orjson.dumps(stored))
             written += 1
         oldest = self._exception_seq - EXCEPTIONS_KEPT
         if written and oldest > 0:
@@ -248,6 +261,18 @@ class StoreWriter:
         if written or offsets:
             self._db.write(batch, self._write_opts)
         return written
+
+    def _recent_exceptions(self) -> dict[bytes, None]:
+        """Identities of the newest stored rejections, oldest first (read once, then kept)."""
+        if self._exceptions_seen is None:
+            newest: list[bytes] = []
+            it = self._db.iter()
+            it.seek_for_prev(_EXCEPTION + b"\xff" * 8)
+            while it.valid() and it.key().startswith(_EXCEPTION) and len(newest) < EXCEPTIONS_REMEMBERED:
+                newest.append(_identity(orjson.loads(it.value())))
+                it.prev()
+            self._exceptions_seen = dict.fromkeys(reversed(newest))
+        return self._exceptions_seen
 
     def _last_exception_seq(self) -> int:
         it = self._db.iter()
@@ -288,6 +313,12 @@ def _versions(it: Any, prefix: bytes, limit: int, step: Any) -> list[bytes]:
         out.append(it.value())
         step()
     return out
+
+
+def _identity(stored: dict[str, Any]) -> bytes:
+    """A stored rejection's identity: everything but when it was stored (its origin names the input)."""
+    body = orjson.dumps({k: v for k, v in stored.items() if k != "stored_at"}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(body, digest_size=16).digest()
 
 
 def _exception(record: dict[str, Any], stored_at: int) -> dict[str, Any]:

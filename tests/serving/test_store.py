@@ -122,3 +122,29 @@ def test_anomalies_page_in_key_event_reason_order_and_keep_the_highest_version(t
     assert len(rest) == 5 and end is None
     assert all(json.loads(b)["status"] == "open" for b in page + rest)
     writer.close()
+
+
+def test_a_rejection_redelivered_is_stored_once_even_after_a_restart(tmp_path: Path) -> None:
+    """A flow replaying after a crash re-sends the rejections since its last snapshot: the
+    store keeps each once. The same payload rejected from another input line is another one."""
+    from operators.rejects import Reason
+    from tests.serving.test_api_schema import _rejected
+
+    first = [_rejected(Reason.UNKNOWN_UOM, {"source_system": "WMS", "n": i}) for i in range(3)]
+    writer = StoreWriter(tmp_path)
+    assert writer.put_exceptions(first) == 3
+    assert writer.put_exceptions(first[1:]) == 0
+    writer.close()
+    writer = StoreWriter(tmp_path)
+    again = {**first[0], "origin": "t.jsonl:2"}
+    assert writer.put_exceptions([*first, again]) == 1
+    writer.close()
+    reader = StoreReader(tmp_path)
+    records, _ = reader.exceptions(None, 10, lambda _: True)
+    assert [(json.loads(r)["origin"], json.loads(json.loads(r)["payload_json"])["n"]) for r in records] == [
+        ("t.jsonl:2", 0),
+        ("t.jsonl:1", 2),
+        ("t.jsonl:1", 1),
+        ("t.jsonl:1", 0),
+    ]
+    reader.close()
