@@ -18,7 +18,7 @@ def test_the_example_policy_loads_with_every_feature() -> None:
     assert policy.version == "2026-11-01"
     amazon = policy.channel("amazon")
     assert amazon.locations == frozenset({"WH-EAST", "WH-WEST"}) and amazon.allocation_cap == 0.6
-    assert amazon.low_stock_below == 5 and amazon.max_updates_per_s == 50
+    assert amazon.low_stock_below == 5 and amazon.max_updates_per_s == 100
     assert amazon.safety_stock_for("SKU-0100042").units == 25
     assert amazon.safety_stock_for("SKU-0100001").percent == 20
     assert amazon.safety_stock_for("SKU-0200001").percent == 10
